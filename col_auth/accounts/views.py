@@ -1,0 +1,97 @@
+"""/, /login, /logout, /profile and the site administrators' "Authorized Apps & Websites"."""
+
+from __future__ import annotations
+
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+
+from ..core import audit, grants
+from ..core.accounts import authenticate, username_key
+from ..extensions import db, limiter
+from ..web import client_ip, safe_next_url
+from . import bp
+from .forms import ConfirmForm, LoginForm
+
+
+def _login_limit() -> str:
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+@bp.route("/")
+def index():
+    return render_template("accounts/index.html")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+@limiter.limit(_login_limit, methods=["POST"],
+               key_func=lambda: "user:" + username_key(request.form.get("username", "")))
+def login():
+    form = LoginForm()
+    next_url = safe_next_url(request.args.get("next"), url_for("accounts.index"))
+    if form.validate_on_submit():
+        user = authenticate(form.username.data, form.password.data)
+        if user is None:
+            audit.record(audit.LOGIN_FAILED, ip=client_ip(), username=form.username.data[:150])
+            db.session.commit()
+            form.password.errors.append("Unknown username or wrong password.")
+        else:
+            login_user(user)
+            audit.record(audit.LOGIN, user_id=user.id, site_id=user.site_id, ip=client_ip())
+            db.session.commit()
+            return redirect(next_url)
+    status = 200 if not form.errors else 400
+    return render_template("accounts/login.html", form=form), status
+
+
+@bp.route("/logout", methods=["GET", "POST"])
+def logout():
+    logout_user()
+    return redirect(url_for("accounts.login"))
+
+
+@bp.route("/profile")
+@login_required
+def profile():
+    return render_template(
+        "accounts/profile.html",
+        connections=grants.connections_of(current_user),
+        form=ConfirmForm(),
+    )
+
+
+@bp.route("/profile/connections/<grant_id>/revoke", methods=["POST"])
+@login_required
+def revoke_connection(grant_id: str):
+    return _revoke(grant_id, url_for("accounts.profile"))
+
+
+@bp.route("/site/authorized-apps")
+@login_required
+def site_authorized_apps():
+    if not current_user.is_site_admin:
+        abort(403, "Only site administrators can see the site's authorized apps.")
+    return render_template(
+        "accounts/site_authorized_apps.html",
+        site_tokens=grants.site_tokens_of(current_user.site),
+        form=ConfirmForm(),
+    )
+
+
+@bp.route("/site/authorized-apps/<grant_id>/revoke", methods=["POST"])
+@login_required
+def revoke_site_token(grant_id: str):
+    return _revoke(grant_id, url_for("accounts.site_authorized_apps"))
+
+
+def _revoke(grant_id: str, back: str):
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        abort(400, "The form expired. Go back and try again.")
+    grant = grants.get_grant(grant_id)
+    if grant is None or not grants.may_revoke(current_user, grant):
+        abort(404, "No such connection.")
+    grants.revoke_grant(grant, by=current_user, ip=client_ip())
+    db.session.commit()
+    flash("Revoked. Every token of that connection has stopped working.")
+    return redirect(back)

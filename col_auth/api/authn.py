@@ -1,0 +1,95 @@
+"""The one validator of /api/v1: ``Basic base64(username:token)`` for legacy tokens.
+
+Every failure is the same 401 with a stable ``error`` code, so a caller learns
+nothing about which part was wrong beyond what it needs to fix its request.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from functools import wraps
+
+from flask import Response, g, jsonify, request
+
+from ..core.grants import Principal, validate_legacy_token
+
+# Longer headers are refused before decoding: no token is anywhere near this.
+MAX_CREDENTIALS_LENGTH = 4096
+REALM = 'realm="col_auth"'
+
+
+class AuthError(Exception):
+    """A refused request: status, stable code, message for a person."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def parse_basic(header: str | None) -> tuple[str, str] | None:
+    """``(username, token)`` from an ``Authorization: Basic`` value, or None if malformed.
+
+    Strict: the base64 must be canonical (no stray characters), the text UTF-8,
+    and both parts around the first colon non-empty (RFC 7617 §2).
+    """
+    if not header:
+        return None
+    scheme, _, credentials = header.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    credentials = credentials.strip()
+    if not credentials or len(credentials) > MAX_CREDENTIALS_LENGTH:
+        return None
+    try:
+        text = base64.b64decode(credentials, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return None
+    username, colon, token = text.partition(":")
+    if not colon or not username or not token:
+        return None
+    if any(ord(ch) < 32 for ch in text):
+        return None
+    return username, token
+
+
+def authenticate() -> Principal:
+    """The principal of this request, or AuthError."""
+    header = request.headers.get("Authorization")
+    if not header:
+        raise AuthError(401, "invalid_token", "Send Authorization: Basic base64(username:token).")
+    scheme = header.strip().partition(" ")[0].lower()
+    if scheme == "basic":
+        credentials = parse_basic(header)
+        if credentials is None:
+            raise AuthError(401, "invalid_token", "The Basic credentials are malformed.")
+        principal = validate_legacy_token(*credentials)
+        if principal is None:
+            raise AuthError(401, "invalid_token",
+                            "The token is unknown, revoked, or not valid for this username.")
+        return principal
+    raise AuthError(401, "invalid_token", "Unsupported authorization scheme.")
+
+
+def error_response(exc: AuthError) -> Response:
+    response = jsonify(error=exc.code, error_description=exc.message)
+    response.status_code = exc.status
+    if exc.status == 401:
+        response.headers.add("WWW-Authenticate", f"Basic {REALM}")
+        response.headers.add("WWW-Authenticate", f'Bearer {REALM}, error="{exc.code}"')
+    return response
+
+
+def token_required(view: Callable) -> Callable:
+    """Run ``view`` with ``g.principal`` set, or answer 401 JSON."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        try:
+            g.principal = authenticate()
+        except AuthError as exc:
+            return error_response(exc)
+        return view(*args, **kwargs)
+
+    return wrapper

@@ -1,0 +1,152 @@
+"""The ``col-auth`` command (a Flask CLI group bound to ``create_app``).
+
+Every create verb prints what it made; with ``--json`` as one JSON object.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+from flask import Flask, current_app
+from flask.cli import FlaskGroup, with_appcontext
+
+from .core.errors import CoreError
+from .extensions import db
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+
+
+def emit(data: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+    else:
+        for key, value in data.items():
+            click.echo(f"{key}: {value}")
+
+
+def _fail(exc: CoreError) -> None:
+    db.session.rollback()
+    raise click.ClickException(f"{exc.message} ({exc.code})")
+
+
+@click.command("init-db")
+@json_option
+@with_appcontext
+def init_db(as_json: bool) -> None:
+    """Create the database if missing and bring its schema up to date."""
+    from .database import upgrade_database
+
+    upgrade_database(current_app._get_current_object())
+    emit({"database": _safe_url(current_app.config["SQLALCHEMY_DATABASE_URI"]),
+          "status": "up to date"}, as_json)
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@click.command("create-site")
+@click.argument("name")
+@json_option
+@with_appcontext
+def create_site(name: str, as_json: bool) -> None:
+    """Create a site."""
+    from .core.accounts import create_site as create
+
+    try:
+        site = create(name)
+        db.session.commit()
+    except CoreError as exc:
+        _fail(exc)
+    emit({"siteid": site.id, "name": site.name}, as_json)
+
+
+@click.command("create-user")
+@click.argument("username")
+@click.option("--site", "site_name", required=True, help="Name of the user's site.")
+@click.option("--password", required=True)
+@click.option("--full-name", default="")
+@click.option("--email", default="")
+@click.option("--site-admin", is_flag=True, help="Make the user a site administrator.")
+@click.option("--system-admin", is_flag=True, help="Make the user a system administrator.")
+@json_option
+@with_appcontext
+def create_user(username, site_name, password, full_name, email, site_admin, system_admin,
+                as_json) -> None:
+    """Create a user of a site."""
+    from .core.accounts import create_user as create
+    from .core.accounts import get_site_by_name
+
+    try:
+        user = create(username, site=get_site_by_name(site_name), password=password,
+                      full_name=full_name, email=email, site_admin=site_admin,
+                      system_admin=system_admin)
+        db.session.commit()
+    except CoreError as exc:
+        _fail(exc)
+    emit({"userid": user.id, "username": user.username, "site": user.site.name,
+          "role": user.role, "system_admin": user.is_system_admin}, as_json)
+
+
+@click.command("create-app")
+@click.option("--owner", required=True, help="Username of the developer who owns the app.")
+@click.option("--name", required=True)
+@click.option("--return-url", required=True)
+@click.option("--privacy-url", default=None)
+@json_option
+@with_appcontext
+def create_app_command(owner, name, return_url, privacy_url, as_json) -> None:
+    """Register a legacy app; prints its AppToken and its AppSecret (shown once)."""
+    from .core.accounts import find_user
+    from .core.legacy_apps import register_app
+
+    user = find_user(owner)
+    if user is None:
+        raise click.ClickException(f"no user named {owner!r} (unknown_user)")
+    try:
+        app, secret = register_app(user, name=name, return_url=return_url,
+                                   privacy_url=privacy_url)
+        db.session.commit()
+    except CoreError as exc:
+        _fail(exc)
+    emit({"app_token": app.app_token, "app_secret": secret, "name": app.name,
+          "return_url": app.return_url}, as_json)
+
+
+@click.command("purge")
+@click.option("--batch-size", default=1000, show_default=True)
+@json_option
+@with_appcontext
+def purge(batch_size: int, as_json: bool) -> None:
+    """Delete expired codes and tokens, in batches."""
+    from .core.purge import purge_expired
+
+    emit(purge_expired(batch_size=batch_size), as_json)
+
+
+@click.command("demo")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True)
+@click.option("--sample-port", default=5001, show_default=True)
+@with_appcontext
+def demo(host: str, port: int, sample_port: int) -> None:
+    """Create and seed the database if needed, print every login, serve the demo."""
+    from .demo import run_demo
+
+    run_demo(current_app._get_current_object(), host=host, port=port, sample_port=sample_port)
+
+
+def register_commands(app: Flask) -> None:
+    for command in (init_db, create_site, create_user, create_app_command, purge, demo):
+        app.cli.add_command(command)
+
+
+def main() -> None:
+    """Entry point of the ``col-auth`` console script."""
+    from . import create_app
+
+    FlaskGroup(create_app=lambda: create_app(), help="col_auth administration.")()

@@ -1,0 +1,83 @@
+"""Settings: defaults here, overridden by ``COL_AUTH_*`` env vars, then by ``create_app(config)``.
+
+Every lifetime, limit and URL is a named setting (contract §1). Flask's
+``from_prefixed_env`` strips the prefix, so ``COL_AUTH_CODE_TTL`` sets ``CODE_TTL``
+and ``COL_AUTH_RATELIMIT_ENABLED=false`` sets Flask-Limiter's ``RATELIMIT_ENABLED``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "COL_AUTH"
+
+DEFAULTS: dict[str, Any] = {
+    # Public base URL of the service; used as the OAuth2 ``iss`` and in printed links.
+    "ISSUER": "http://127.0.0.1:5000",
+    # SQLAlchemy URL; empty means SQLite at instance/col_auth.sqlite.
+    "DATABASE_URL": "",
+    # Lifetimes in seconds.
+    "CODE_TTL": 600,
+    "ACCESS_TTL": 600,
+    "REFRESH_TTL": 1209600,
+    "REFRESH_GRACE": 0,
+    # A packet's ``iat`` older than this is refused by the client library.
+    "PACKET_MAX_AGE": 600,
+    # ``last_used`` is written at most once per this many seconds per token, so
+    # that validating a token does not turn every API request into a write.
+    "LAST_USED_RESOLUTION": 60,
+    # Fernet keys for secrets at rest, newest first, comma separated; empty means
+    # one generated into instance/encryption.key.
+    "ENCRYPTION_KEYS": "",
+    # Uploaded app icons.
+    "ICON_MAX_BYTES": 64 * 1024,
+    "MAX_CONTENT_LENGTH": 1024 * 1024,
+    # Flask-Limiter.
+    "RATELIMIT_STORAGE_URI": "memory://",
+    "RATELIMIT_ENABLED": True,
+    "RATELIMIT_HEADERS_ENABLED": True,
+    "LOGIN_RATE_LIMIT": "10 per minute",
+    "TOKEN_RATE_LIMIT": "120 per minute",
+    # Cookies (contract §2).
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "REMEMBER_COOKIE_HTTPONLY": True,
+    "REMEMBER_COOKIE_SAMESITE": "Lax",
+    "WTF_CSRF_TIME_LIMIT": 3600,
+    "JSON_SORT_KEYS": False,
+}
+
+
+def instance_file(instance_path: str, name: str) -> Path:
+    return Path(instance_path) / name
+
+
+def load_or_create_secret(path: Path, factory) -> str:
+    """Read a generated secret from ``path``, creating it (mode 0600) on first use.
+
+    Several workers may start at once: the file is created exclusively, and a
+    loser of that race reads what the winner wrote.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(50):
+            value = path.read_text().strip()
+            if value:
+                return value
+            import time
+
+            time.sleep(0.02)
+        raise RuntimeError(f"{path} exists but is empty; delete it to have it generated again")
+    value = factory()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value + "\n")
+    return value
+
+
+def generate_secret_key() -> str:
+    return secrets.token_urlsafe(48)

@@ -1,0 +1,1 @@
+"""The grant store: sites, users, apps, grants and tokens. Knows nothing of HTTP."""

@@ -1,0 +1,96 @@
+"""Sites and users: creating them and checking a password."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from ..extensions import db
+from .errors import Conflict, NotFound, ValidationError
+from .models import ROLE_MEMBER, ROLE_SITE_ADMIN, Site, User
+
+# A hash to check against when the username is unknown, so that a failed
+# sign-in takes as long whether or not the user exists.
+_DUMMY_HASH = generate_password_hash("not a password")
+
+
+def username_key(username: str) -> str:
+    """Usernames compare case-insensitively (contract §2)."""
+    return username.strip().casefold()
+
+
+def create_site(name: str) -> Site:
+    name = name.strip()
+    if not name:
+        raise ValidationError("a site needs a name", "invalid_name")
+    if db.session.scalar(select(Site).where(Site.name == name)):
+        raise Conflict(f"a site named {name!r} exists already", "site_exists")
+    site = Site(name=name)
+    db.session.add(site)
+    db.session.flush()
+    return site
+
+
+def get_site_by_name(name: str) -> Site:
+    site = db.session.scalar(select(Site).where(Site.name == name.strip()))
+    if site is None:
+        raise NotFound(f"no site named {name!r}", "unknown_site")
+    return site
+
+
+def create_user(
+    username: str,
+    *,
+    site: Site,
+    password: str,
+    full_name: str = "",
+    email: str = "",
+    site_admin: bool = False,
+    system_admin: bool = False,
+) -> User:
+    username = username.strip()
+    if not username or ":" in username:
+        # A colon would make "Basic base64(username:token)" ambiguous.
+        raise ValidationError("a username must be non-empty and have no colon", "invalid_username")
+    if not password:
+        raise ValidationError("a password is required", "invalid_password")
+    key = username_key(username)
+    if db.session.scalar(select(User).where(User.username_key == key)):
+        raise Conflict(f"the username {username!r} is taken", "username_taken")
+    user = User(
+        username=username,
+        username_key=key,
+        full_name=full_name.strip() or username,
+        email=email.strip(),
+        site=site,
+        role=ROLE_SITE_ADMIN if site_admin else ROLE_MEMBER,
+        is_system_admin=system_admin,
+        password_hash=generate_password_hash(password),
+    )
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def find_user(username: str) -> User | None:
+    return db.session.scalar(select(User).where(User.username_key == username_key(username)))
+
+
+def authenticate(username: str, password: str) -> User | None:
+    """The active user with this username and password, else None."""
+    user = find_user(username)
+    if user is None:
+        check_password_hash(_DUMMY_HASH, password)
+        return None
+    if not check_password_hash(user.password_hash, password) or not user.active:
+        return None
+    return user
+
+
+def site_users(site_id: str) -> list[User]:
+    return list(
+        db.session.scalars(
+            select(User).where(User.site_id == site_id, User.active.is_(True))
+            .order_by(User.username_key)
+        )
+    )

@@ -1,0 +1,41 @@
+"""The audit trail: one row per grant, refusal, revocation and failed sign-in."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..extensions import db
+from .models import AuditEvent
+
+# Event names, one per thing that happened.
+LOGIN_FAILED = "login_failed"
+LOGIN = "login"
+LEGACY_GRANTED = "legacy_granted"
+LEGACY_CANCELLED = "legacy_cancelled"
+LEGACY_REFUSED = "legacy_refused"
+GRANT_REVOKED = "grant_revoked"
+APP_REGISTERED = "app_registered"
+APP_UPDATED = "app_updated"
+APP_DELETED = "app_deleted"
+APP_SECRET_REGENERATED = "app_secret_regenerated"
+
+
+def record(
+    event: str,
+    *,
+    user_id: str | None = None,
+    site_id: str | None = None,
+    ip: str | None = None,
+    **detail: Any,
+) -> AuditEvent:
+    """Add an audit row to the current session; the caller's commit writes it."""
+    row = AuditEvent(
+        event=event,
+        user_id=user_id,
+        site_id=site_id,
+        ip=ip,
+        detail=json.dumps(detail, sort_keys=True, default=str),
+    )
+    db.session.add(row)
+    return row

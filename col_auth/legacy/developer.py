@@ -1,0 +1,130 @@
+"""``/developer``: a user's registered apps. The AppSecret is shown once, at "Insert"
+or "Regenerate secret", and never again."""
+
+from __future__ import annotations
+
+from flask import Response, abort, current_app, flash, make_response, redirect, render_template, url_for
+from flask_login import current_user, login_required
+
+from ..core import legacy_apps
+from ..core.errors import CoreError, NotFound, PermissionDenied
+from ..core.models import LegacyApp
+from ..extensions import db
+from ..web import no_store
+from . import bp
+from .forms import AppForm, ButtonForm
+
+
+def _owned(app_token: str) -> LegacyApp:
+    try:
+        return legacy_apps.owned_app(current_user, app_token)
+    except (NotFound, PermissionDenied):
+        abort(404, "No such app among yours.")
+
+
+def _icon_bytes(form: AppForm) -> bytes | None:
+    upload = form.icon.data
+    if not upload or not getattr(upload, "filename", ""):
+        return None
+    # Read one byte past the limit so an oversized file is refused without
+    # reading all of it.
+    return upload.stream.read(current_app.config["ICON_MAX_BYTES"] + 1)
+
+
+def _secret_page(app: LegacyApp, secret: str, title: str) -> Response:
+    page = render_template("legacy/app_secret.html", app=app, secret=secret, title=title)
+    return no_store(make_response(page))
+
+
+@bp.route("/developer")
+@login_required
+def developer():
+    return render_template(
+        "legacy/developer.html", apps=legacy_apps.apps_of(current_user), form=ButtonForm()
+    )
+
+
+@bp.route("/developer/add", methods=["GET", "POST"])
+@login_required
+def add_app():
+    form = AppForm()
+    if form.validate_on_submit():
+        try:
+            app, secret = legacy_apps.register_app(
+                current_user,
+                name=form.name.data,
+                return_url=form.return_url.data,
+                privacy_url=form.privacy_url.data or None,
+                icon=_icon_bytes(form),
+            )
+        except CoreError as exc:
+            db.session.rollback()
+            form.form_errors.append(exc.message)
+        else:
+            db.session.commit()
+            return _secret_page(app, secret, "Your app is registered")
+    status = 400 if form.errors or form.form_errors else 200
+    return render_template("legacy/app_form.html", form=form, app=None), status
+
+
+@bp.route("/developer/<app_token>/edit", methods=["GET", "POST"])
+@login_required
+def edit_app(app_token: str):
+    app = _owned(app_token)
+    form = AppForm(obj=app)
+    form.submit.label.text = "Save"
+    if form.validate_on_submit():
+        try:
+            legacy_apps.update_app(
+                app,
+                name=form.name.data,
+                return_url=form.return_url.data,
+                privacy_url=form.privacy_url.data or None,
+                icon=_icon_bytes(form),
+                remove_icon=form.remove_icon.data,
+            )
+        except CoreError as exc:
+            db.session.rollback()
+            form.form_errors.append(exc.message)
+        else:
+            db.session.commit()
+            flash(f"Saved {app.name}.")
+            return redirect(url_for("legacy.developer"))
+    status = 400 if form.errors or form.form_errors else 200
+    return render_template("legacy/app_form.html", form=form, app=app), status
+
+
+@bp.route("/developer/<app_token>/delete", methods=["POST"])
+@login_required
+def delete_app(app_token: str):
+    app = _owned(app_token)
+    if not ButtonForm().validate_on_submit():
+        abort(400, "The form expired. Go back and try again.")
+    name = app.name
+    legacy_apps.delete_app(app)
+    db.session.commit()
+    flash(f"Deleted {name}; every token it was given has stopped working.")
+    return redirect(url_for("legacy.developer"))
+
+
+@bp.route("/developer/<app_token>/secret", methods=["POST"])
+@login_required
+def regenerate_secret(app_token: str):
+    app = _owned(app_token)
+    if not ButtonForm().validate_on_submit():
+        abort(400, "The form expired. Go back and try again.")
+    secret = legacy_apps.regenerate_secret(app)
+    db.session.commit()
+    return _secret_page(app, secret, "A new AppSecret")
+
+
+@bp.route("/developer/<app_token>/icon")
+def app_icon(app_token: str):
+    """The icon, public because the consent page shows it before anyone decides."""
+    app = legacy_apps.find_app(app_token)
+    if app is None or not app.icon:
+        abort(404)
+    response = make_response(app.icon)
+    response.headers["Content-Type"] = app.icon_mimetype
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
