@@ -29,7 +29,9 @@ MIGRATIONS_DIR = str(Path(__file__).parent / "migrations")
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """The col_auth app, configured from defaults, ``COL_AUTH_*`` env vars and ``config``."""
     config = dict(config or {})
-    instance_path = config.pop("INSTANCE_PATH", None) or os.environ.get(f"{ENV_PREFIX}_INSTANCE_PATH")
+    instance_path = config.pop("INSTANCE_PATH", None) or os.environ.get(
+        f"{ENV_PREFIX}_INSTANCE_PATH"
+    )
     app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
     app.config.from_mapping(DEFAULTS)
     app.config.from_prefixed_env(ENV_PREFIX)

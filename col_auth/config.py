@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,8 @@ DEFAULTS: dict[str, Any] = {
     # Fernet keys for secrets at rest, newest first, comma separated; empty means
     # one generated into instance/encryption.key.
     "ENCRYPTION_KEYS": "",
+    # werkzeug's password hashing method (its default, scrypt, unless told).
+    "PASSWORD_HASH_METHOD": "scrypt",
     # Uploaded app icons.
     "ICON_MAX_BYTES": 64 * 1024,
     "MAX_CONTENT_LENGTH": 1024 * 1024,
@@ -65,18 +68,20 @@ def load_or_create_secret(path: Path, factory) -> str:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        for _ in range(50):
-            value = path.read_text().strip()
-            if value:
-                return value
-            import time
-
-            time.sleep(0.02)
-        raise RuntimeError(f"{path} exists but is empty; delete it to have it generated again")
+        return _read_when_written(path)
     value = factory()
     with os.fdopen(fd, "w") as handle:
         handle.write(value + "\n")
     return value
+
+
+def _read_when_written(path: Path) -> str:
+    for _ in range(50):
+        value = path.read_text().strip()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise RuntimeError(f"{path} exists but is empty; delete it to have it generated again")
 
 
 def generate_secret_key() -> str:

@@ -65,14 +65,32 @@ class FakeClock:
 
 
 _prepared: set[str] = set()
+# Each test run gets a database of its own, so that runs in parallel (two
+# developers, a helper, CI) never share tables.
+_RUN_DB = f"col_auth_test_{os.getpid()}"
 
 
-def _reset_postgres() -> None:
-    engine = sa.create_engine(PG_URL)
-    with engine.begin() as conn:
-        conn.execute(sa.text("DROP SCHEMA IF EXISTS public CASCADE"))
-        conn.execute(sa.text("CREATE SCHEMA public"))
+def _run_database_url() -> str:
+    return sa.make_url(PG_URL).set(database=_RUN_DB).render_as_string(hide_password=False)
+
+
+def _admin_execute(statement: str) -> None:
+    engine = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sa.text(statement))
     engine.dispose()
+
+
+def _create_run_database() -> None:
+    _admin_execute(f'DROP DATABASE IF EXISTS "{_RUN_DB}" WITH (FORCE)')
+    _admin_execute(f'CREATE DATABASE "{_RUN_DB}"')
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_run_database():
+    yield
+    if "postgresql" in _prepared:
+        _admin_execute(f'DROP DATABASE IF EXISTS "{_RUN_DB}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")
@@ -81,13 +99,15 @@ def instance_dir(tmp_path_factory) -> str:
 
 
 def _make_app(backend: str, instance_dir: str, **overrides):
-    url = PG_URL if backend == "postgresql" else f"sqlite:///{instance_dir}/test.sqlite"
+    url = _run_database_url() if backend == "postgresql" else f"sqlite:///{instance_dir}/test.sqlite"
     config = {
         "INSTANCE_PATH": instance_dir,
         "DATABASE_URL": url,
         "TESTING": True,
         "RATELIMIT_ENABLED": False,
         "SERVER_NAME": None,
+        # A cheap hash keeps seeding fast; production keeps werkzeug's scrypt.
+        "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
     }
     config.update(overrides)
     return create_app(config)
@@ -121,7 +141,7 @@ def app(backend, instance_dir, app_config) -> Iterator:
     app = _make_app(backend, instance_dir, **app_config)
     if backend not in _prepared:
         if backend == "postgresql":
-            _reset_postgres()
+            _create_run_database()
         upgrade_database(app)
         _prepared.add(backend)
     _clean(app)

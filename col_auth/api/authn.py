@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import unicodedata
 from collections.abc import Callable
 from functools import wraps
 
@@ -31,8 +32,9 @@ class AuthError(Exception):
 def parse_basic(header: str | None) -> tuple[str, str] | None:
     """``(username, token)`` from an ``Authorization: Basic`` value, or None if malformed.
 
-    Strict: the base64 must be canonical (no stray characters), the text UTF-8,
-    and both parts around the first colon non-empty (RFC 7617 §2).
+    Strict: the base64 must be canonical (no stray characters, exact padding, zero
+    unused bits), the text UTF-8 without control characters (C0, DEL, C1), and both
+    parts around the first colon non-empty (RFC 7617 §2).
     """
     if not header:
         return None
@@ -43,13 +45,16 @@ def parse_basic(header: str | None) -> tuple[str, str] | None:
     if not credentials or len(credentials) > MAX_CREDENTIALS_LENGTH:
         return None
     try:
-        text = base64.b64decode(credentials, validate=True).decode("utf-8")
+        raw = base64.b64decode(credentials, validate=True)
+        text = raw.decode("utf-8")
     except (binascii.Error, ValueError):
         return None
+    if base64.b64encode(raw).decode("ascii") != credentials:
+        return None  # non-zero unused bits: another spelling of the same bytes
     username, colon, token = text.partition(":")
     if not colon or not username or not token:
         return None
-    if any(ord(ch) < 32 for ch in text):
+    if any(unicodedata.category(ch) == "Cc" for ch in text):
         return None
     return username, token
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from flask import g, jsonify, request
 
 from ..core import items
-from ..core.errors import ValidationError
-from ..core.models import Item, User
-from ..core.grants import AUTH_SITE_TOKEN
 from ..core.accounts import site_users
+from ..core.errors import ValidationError
+from ..core.grants import AUTH_SITE_TOKEN
+from ..core.models import Item, User
 from ..extensions import db
 from ..web import json_error
 from . import bp

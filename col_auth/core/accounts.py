@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask import current_app
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -65,7 +66,9 @@ def create_user(
         site=site,
         role=ROLE_SITE_ADMIN if site_admin else ROLE_MEMBER,
         is_system_admin=system_admin,
-        password_hash=generate_password_hash(password),
+        password_hash=generate_password_hash(
+            password, method=current_app.config["PASSWORD_HASH_METHOD"]
+        ),
     )
     db.session.add(user)
     db.session.flush()

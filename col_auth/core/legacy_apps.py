@@ -23,6 +23,9 @@ _ICON_SIGNATURES = {
 }
 
 
+NAME_REQUIRED = "Application Name is required (200 characters at most)"
+
+
 def secret_box() -> SecretBox:
     return current_app.extensions["col_auth.secret_box"]
 
@@ -74,7 +77,7 @@ def register_app(
     """Register an app; returns it and its AppSecret, which is never shown again."""
     name = (name or "").strip()
     if not name or len(name) > 200:
-        raise ValidationError("Application Name is required (200 characters at most)", "invalid_name")
+        raise ValidationError(NAME_REQUIRED, "invalid_name")
     secret = _new_secret()
     app = LegacyApp(
         app_token=new_guid(),
@@ -104,7 +107,7 @@ def update_app(
 ) -> LegacyApp:
     name = (name or "").strip()
     if not name or len(name) > 200:
-        raise ValidationError("Application Name is required (200 characters at most)", "invalid_name")
+        raise ValidationError(NAME_REQUIRED, "invalid_name")
     return_url = check_absolute_url(return_url, "Return URL")
     privacy_url = check_absolute_url(privacy_url, "Privacy URL") if privacy_url else None
     mimetype = sniff_icon(icon) if icon else None
@@ -114,7 +117,8 @@ def update_app(
     elif remove_icon:
         app.icon, app.icon_mimetype = None, None
     app.updated_at = now()
-    audit.record(audit.APP_UPDATED, user_id=app.owner_id, site_id=app.owner.site_id, app=app.app_token)
+    audit.record(audit.APP_UPDATED, user_id=app.owner_id, site_id=app.owner.site_id,
+                 app=app.app_token)
     return app
 
 

@@ -3,7 +3,16 @@ or "Regenerate secret", and never again."""
 
 from __future__ import annotations
 
-from flask import Response, abort, current_app, flash, make_response, redirect, render_template, url_for
+from flask import (
+    Response,
+    abort,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    url_for,
+)
 from flask_login import current_user, login_required
 
 from ..core import legacy_apps

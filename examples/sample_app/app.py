@@ -19,7 +19,8 @@ from flask import Flask, render_template_string, request
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Sample third-party app</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"></head>
-<body style="font-family: system-ui, sans-serif; max-width: 46rem; margin: 2rem auto; padding: 0 1rem">
+<body style="font-family: system-ui, sans-serif; max-width: 46rem; margin: 2rem auto;
+ padding: 0 1rem">
 <h1>Sample third-party app</h1>
 <p>This app never sees your col_auth password.</p>
 <p><a href="{{ user_link }}">Connect with col_auth</a> (user token) ·

@@ -1,7 +1,7 @@
 """accounts, legacy apps, grants, tokens, items, audit
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-25 01:52:18.532281
 
 """
