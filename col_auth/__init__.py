@@ -53,12 +53,16 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     from . import web
     from .accounts import bp as accounts_bp
+    from .admin import bp as admin_bp
     from .api import bp as api_bp
     from .legacy import bp as legacy_bp
+    from .oauth import bp as oauth_bp
 
     app.register_blueprint(accounts_bp)
     app.register_blueprint(legacy_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(oauth_bp)
+    app.register_blueprint(admin_bp)
     web.init_app(app)
 
     from .cli import register_commands
@@ -86,6 +90,11 @@ def _derive_settings(app: Flask) -> None:
             )
         ]
     cfg["ENCRYPTION_KEYS"] = keys
+
+    if not cfg.get("CLIENT_SECRET_HASH_KEY"):
+        cfg["CLIENT_SECRET_HASH_KEY"] = load_or_create_secret(
+            instance_file(app.instance_path, "client_secret_hash.key"), generate_secret_key
+        )
 
     url = cfg.get("SQLALCHEMY_DATABASE_URI") or cfg.get("DATABASE_URL")
     if not url:

@@ -24,7 +24,15 @@ DEFAULTS: dict[str, Any] = {
     "CODE_TTL": 600,
     "ACCESS_TTL": 600,
     "REFRESH_TTL": 1209600,
+    # Seconds after a refresh token's rotation during which presenting it again is
+    # taken for a concurrent retry, not theft (0: never).
     "REFRESH_GRACE": 0,
+    # Key for the HMAC of client secrets; empty means generated into instance/.
+    "CLIENT_SECRET_HASH_KEY": "",
+    # PEM files of RSA keys for id_token signatures, comma separated: the first
+    # signs, all are published at the JWKS endpoint (rotation). Empty means one
+    # key generated into instance/oidc_signing_key.pem.
+    "OIDC_SIGNING_KEYS": "",
     # A packet's ``iat`` older than this is refused by the client library.
     "PACKET_MAX_AGE": 600,
     # ``last_used`` is written at most once per this many seconds per token, so

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from flask import Flask, Response, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
@@ -22,7 +22,11 @@ def client_ip() -> str | None:
 
 
 def is_api_request() -> bool:
-    return request.path.startswith("/api/") or request.path.startswith("/.well-known/")
+    """Machine endpoints answer errors in JSON; pages (the consent page too) in HTML."""
+    path = request.path
+    if path.startswith("/api/o/oauth/v2/authorize"):
+        return False
+    return path.startswith("/api/") or path.startswith("/.well-known/")
 
 
 def safe_next_url(target: str | None, default: str = "/") -> str:
@@ -37,6 +41,14 @@ def safe_next_url(target: str | None, default: str = "/") -> str:
     if parts.scheme or parts.netloc:
         return default
     return target
+
+
+def with_query(url: str, params: dict[str, str]) -> str:
+    """``url`` with ``params`` added to its own query, which is kept as it is."""
+    parts = urlsplit(url)
+    extra = urlencode(params)
+    query = f"{parts.query}&{extra}" if parts.query else extra
+    return urlunsplit(parts._replace(query=query))
 
 
 def no_store(response: Response) -> Response:

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user, login_required, login_user, logout_user
 
 from ..core import audit, grants
 from ..core.accounts import authenticate, username_key
+from ..core.clock import now, to_epoch
 from ..extensions import db, limiter
 from ..web import client_ip, safe_next_url
 from . import bp
@@ -37,6 +47,8 @@ def login():
             form.password.errors.append("Unknown username or wrong password.")
         else:
             login_user(user)
+            # When the user authenticated: the id_token's auth_time (OIDC Core §2).
+            session["auth_time"] = to_epoch(now())
             audit.record(audit.LOGIN, user_id=user.id, site_id=user.site_id, ip=client_ip())
             db.session.commit()
             return redirect(next_url)

@@ -1,4 +1,5 @@
-"""The one validator of /api/v1: ``Basic base64(username:token)`` for legacy tokens.
+"""The one validator of /api/v1: ``Basic base64(username:token)`` for legacy tokens and
+``Bearer <access_token>`` (with scope ``api``) for OAuth2 access tokens.
 
 Every failure is the same 401 with a stable ``error`` code, so a caller learns
 nothing about which part was wrong beyond what it needs to fix its request.
@@ -15,6 +16,11 @@ from functools import wraps
 from flask import Response, g, jsonify, request
 
 from ..core.grants import Principal, validate_legacy_token
+from ..core.oauth_tokens import validate_access_token
+from ..http_auth import bearer_token
+
+# The scope an OAuth2 access token needs for /api/v1.
+API_SCOPE = "api"
 
 # Longer headers are refused before decoding: no token is anywhere near this.
 MAX_CREDENTIALS_LENGTH = 4096
@@ -74,6 +80,16 @@ def authenticate() -> Principal:
             raise AuthError(401, "invalid_token",
                             "The token is unknown, revoked, or not valid for this username.")
         return principal
+    if scheme == "bearer":
+        token = bearer_token(header)
+        principal = validate_access_token(token) if token else None
+        if principal is None:
+            raise AuthError(401, "invalid_token",
+                            "The access token is malformed, unknown, expired or revoked.")
+        if API_SCOPE not in principal.scopes:
+            raise AuthError(403, "insufficient_scope",
+                            f"The access token lacks the {API_SCOPE!r} scope.")
+        return principal
     raise AuthError(401, "invalid_token", "Unsupported authorization scheme.")
 
 
@@ -83,6 +99,11 @@ def error_response(exc: AuthError) -> Response:
     if exc.status == 401:
         response.headers.add("WWW-Authenticate", f"Basic {REALM}")
         response.headers.add("WWW-Authenticate", f'Bearer {REALM}, error="{exc.code}"')
+    elif exc.code == "insufficient_scope":
+        # RFC 6750 §3.1
+        response.headers["WWW-Authenticate"] = (
+            f'Bearer {REALM}, error="insufficient_scope", scope="{API_SCOPE}"'
+        )
     return response
 
 

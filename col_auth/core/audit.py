@@ -19,6 +19,14 @@ APP_REGISTERED = "app_registered"
 APP_UPDATED = "app_updated"
 APP_DELETED = "app_deleted"
 APP_SECRET_REGENERATED = "app_secret_regenerated"
+CLIENT_CREATED = "client_created"
+CLIENT_DELETED = "client_deleted"
+OAUTH_CONSENTED = "oauth_consented"
+OAUTH_REFUSED = "oauth_refused"
+OAUTH_GRANTED = "oauth_granted"
+CODE_REPLAY = "code_replay"
+REFRESH_REPLAY = "refresh_replay"
+TOKEN_REVOKED = "token_revoked"
 
 
 def record(

@@ -27,3 +27,11 @@ class Conflict(CoreError):
 
 class PermissionDenied(CoreError):
     code = "forbidden"
+
+
+class OAuthError(CoreError):
+    """An OAuth2 error with its RFC 6749 §5.2 code (``invalid_grant``, ``invalid_scope``…)."""
+
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message, code)
+        self.status = status

@@ -106,6 +106,12 @@ class Grant(db.Model):
     legacy_app_id: Mapped[str | None] = mapped_column(
         ForeignKey("legacy_apps.id", ondelete="CASCADE"), index=True
     )
+    # OAuth2 grants: the client, the granted scope and when the user authenticated.
+    client_pk: Mapped[str | None] = mapped_column(
+        ForeignKey("oauth_clients.id", ondelete="CASCADE"), index=True
+    )
+    scope: Mapped[str | None] = mapped_column(String(200))
+    auth_time: Mapped[datetime | None] = mapped_column(DateTime)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=now)
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
@@ -113,6 +119,7 @@ class Grant(db.Model):
     user: Mapped[User] = relationship()
     site: Mapped[Site] = relationship()
     legacy_app: Mapped[LegacyApp | None] = relationship()
+    client: Mapped[OAuthClient | None] = relationship()
     tokens: Mapped[list[Token]] = relationship(
         back_populates="grant", cascade="all, delete-orphan", passive_deletes=True
     )
@@ -135,6 +142,10 @@ class Token(db.Model):
     expires_at: Mapped[datetime | None] = mapped_column(DateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # OAuth2: the scope of this token (a refresh may narrow it), and for a refresh
+    # token when it was rotated (used); a rotated one presented again is a replay.
+    scope: Mapped[str | None] = mapped_column(String(200))
+    rotated_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     grant: Mapped[Grant] = relationship(back_populates="tokens")
 
@@ -167,3 +178,139 @@ class AuditEvent(db.Model):
     site_id: Mapped[str | None] = mapped_column(GUID)
     ip: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[str] = mapped_column(Text, default="{}")
+
+
+# --- The OAuth2/OIDC face (ELMA365/BRIX style) -----------------------------------
+
+GRANT_OAUTH = "oauth"
+TOKEN_ACCESS = "access"
+TOKEN_REFRESH = "refresh"
+
+
+class Module(db.Model):
+    """A module of the platform; system administrators give it one external app."""
+
+    __tablename__ = "modules"
+
+    id: Mapped[str] = mapped_column(GUID, primary_key=True, default=new_guid)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    icon: Mapped[bytes | None] = mapped_column(LargeBinary)
+    icon_mimetype: Mapped[str | None] = mapped_column(String(50))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=now)
+
+    external_app: Mapped[ExternalApp | None] = relationship(
+        back_populates="module", uselist=False, cascade="all, delete-orphan"
+    )
+
+
+class ExternalApp(db.Model):
+    """The one external app of a module: what a user sees on the consent page."""
+
+    __tablename__ = "external_apps"
+
+    id: Mapped[str] = mapped_column(GUID, primary_key=True, default=new_guid)
+    module_id: Mapped[str] = mapped_column(ForeignKey("modules.id", ondelete="CASCADE"),
+                                           unique=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # "Use main module data": name, description and icon come from the module.
+    use_module_data: Mapped[bool] = mapped_column(Boolean, default=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    icon: Mapped[bytes | None] = mapped_column(LargeBinary)
+    icon_mimetype: Mapped[str | None] = mapped_column(String(50))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=now)
+
+    module: Mapped[Module] = relationship(back_populates="external_app")
+    templates: Mapped[list[ClientTemplate]] = relationship(
+        back_populates="external_app", cascade="all, delete-orphan", order_by="ClientTemplate.name"
+    )
+
+    @property
+    def display_name(self) -> str:
+        return self.module.name if self.use_module_data or not self.name else self.name
+
+    @property
+    def display_description(self) -> str:
+        return self.module.description if self.use_module_data else self.description
+
+    @property
+    def display_icon(self) -> tuple[bytes | None, str | None]:
+        if self.use_module_data:
+            return self.module.icon, self.module.icon_mimetype
+        return self.icon, self.icon_mimetype
+
+    @property
+    def usable(self) -> bool:
+        return self.enabled and self.module.enabled
+
+
+class ClientTemplate(db.Model):
+    """An OAuth2/OIDC client template: a name and its access levels (scopes)."""
+
+    __tablename__ = "client_templates"
+    __table_args__ = (Index("uq_client_templates_app_name", "external_app_id", "name",
+                            unique=True),)
+
+    id: Mapped[str] = mapped_column(GUID, primary_key=True, default=new_guid)
+    external_app_id: Mapped[str] = mapped_column(
+        ForeignKey("external_apps.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    # Space-separated, as in an OAuth2 ``scope``.
+    scopes: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=now)
+
+    external_app: Mapped[ExternalApp] = relationship(back_populates="templates")
+
+    @property
+    def scope_set(self) -> frozenset[str]:
+        return frozenset(self.scopes.split())
+
+
+class OAuthClient(db.Model):
+    """An OAuth/OIDC client: ``client_id``, a keyed hash of its secret, redirect URIs."""
+
+    __tablename__ = "oauth_clients"
+
+    id: Mapped[str] = mapped_column(GUID, primary_key=True, default=new_guid)
+    client_id: Mapped[str] = mapped_column(String(64), unique=True)
+    # HMAC-SHA-256 of the secret under the server's hash key (hex).
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    template_id: Mapped[str] = mapped_column(ForeignKey("client_templates.id",
+                                                        ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    # JSON list of exact redirect URIs.
+    redirect_uris: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=now)
+
+    template: Mapped[ClientTemplate] = relationship()
+
+    @property
+    def redirect_uri_list(self) -> list[str]:
+        import json
+
+        return json.loads(self.redirect_uris)
+
+
+class AuthorizationCode(db.Model):
+    """A code of the authorization-code flow: single use, bound to client and redirect URI."""
+
+    __tablename__ = "authorization_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    client_pk: Mapped[str] = mapped_column(ForeignKey("oauth_clients.id", ondelete="CASCADE"),
+                                           index=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    redirect_uri: Mapped[str] = mapped_column(String(2000))
+    scope: Mapped[str] = mapped_column(String(200))
+    nonce: Mapped[str | None] = mapped_column(String(500))
+    code_challenge: Mapped[str | None] = mapped_column(String(128))
+    auth_time: Mapped[datetime] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=now)
+    expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # The grant the first redemption created: revoked if the code is replayed.
+    grant_id: Mapped[str | None] = mapped_column(ForeignKey("grants.id", ondelete="SET NULL"))

@@ -8,8 +8,6 @@ site-administrator check; then consent.
 
 from __future__ import annotations
 
-from urllib.parse import urlencode, urlsplit, urlunsplit
-
 from flask import abort, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 
@@ -17,21 +15,13 @@ from ..core import audit, grants
 from ..core.legacy_apps import app_secret, find_app
 from ..core.models import GRANT_SITE_TOKEN, GRANT_USER_TOKEN, LegacyApp
 from ..extensions import db
-from ..web import client_ip, error_page, no_store
+from ..web import client_ip, error_page, no_store, with_query
 from . import bp, packets
 from .forms import ConsentForm
 
 # ``type`` values of the Connections Online protocol.
 TOKEN_TYPES = {"1": GRANT_SITE_TOKEN, "44": GRANT_USER_TOKEN}
 DEFAULT_TYPE = "44"
-
-
-def with_query(url: str, params: dict[str, str]) -> str:
-    """``url`` with ``params`` added to its own query, which is kept as it is."""
-    parts = urlsplit(url)
-    extra = urlencode(params)
-    query = f"{parts.query}&{extra}" if parts.query else extra
-    return urlunsplit(parts._replace(query=query))
 
 
 def _params() -> dict[str, str]:

@@ -1,0 +1,303 @@
+"""Modules, their external apps, client templates and OAuth/OIDC clients.
+
+What system administrators manage; the OAuth2 face reads it. Turning a module
+or its external app off, deleting a client, or a client expiring stops every
+token of it: the first three revoke the grants at once, expiry is enforced
+because no token ever outlives its client (see ``oauth_tokens``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+from flask import current_app
+from sqlalchemy import select
+
+from ..extensions import db
+from . import audit
+from .clock import now
+from .errors import Conflict, NotFound, ValidationError
+from .ids import new_guid
+from .legacy_apps import sniff_icon
+from .models import (
+    GRANT_OAUTH,
+    ClientTemplate,
+    ExternalApp,
+    Grant,
+    Module,
+    OAuthClient,
+    User,
+)
+
+# The access levels a template may grant (contract §5).
+SCOPE_OPENID = "openid"
+SCOPE_API = "api"
+SUPPORTED_SCOPES = (SCOPE_OPENID, SCOPE_API)
+LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
+MAX_REDIRECT_URIS = 20
+
+
+def _name(value: str | None, what: str) -> str:
+    value = (value or "").strip()
+    if not value or len(value) > 200:
+        raise ValidationError(f"{what} is required (200 characters at most)", "invalid_name")
+    return value
+
+
+# --- modules and external apps ----------------------------------------------------
+
+
+def create_module(name: str, description: str = "", icon: bytes | None = None) -> Module:
+    name = _name(name, "Name")
+    if db.session.scalar(select(Module).where(Module.name == name)):
+        raise Conflict(f"a module named {name!r} exists already", "module_exists")
+    module = Module(name=name, description=(description or "").strip())
+    if icon:
+        module.icon_mimetype, module.icon = sniff_icon(icon), icon
+    module.external_app = ExternalApp()
+    db.session.add(module)
+    db.session.flush()
+    return module
+
+
+def get_module(module_id: str) -> Module:
+    module = db.session.get(Module, module_id)
+    if module is None:
+        raise NotFound("no such module", "unknown_module")
+    return module
+
+
+def get_module_by_name(name: str) -> Module:
+    module = db.session.scalar(select(Module).where(Module.name == name.strip()))
+    if module is None:
+        raise NotFound(f"no module named {name!r}", "unknown_module")
+    return module
+
+
+def all_modules() -> list[Module]:
+    return list(db.session.scalars(select(Module).order_by(Module.name)))
+
+
+def set_module_enabled(module: Module, enabled: bool, by: User | None = None) -> None:
+    """Disabling a module stops every token of every client of its external app."""
+    module.enabled = enabled
+    if not enabled:
+        _revoke_grants_of_app(module.external_app, by, reason="module_disabled")
+
+
+def configure_external_app(
+    app: ExternalApp,
+    *,
+    enabled: bool,
+    use_module_data: bool = True,
+    name: str = "",
+    description: str = "",
+    icon: bytes | None = None,
+    by: User | None = None,
+) -> ExternalApp:
+    """The "External App" tab: enable it, and its own name/description/icon if
+    "Use main module data" is unchecked."""
+    if not use_module_data:
+        app.name = _name(name, "Name")
+        app.description = (description or "").strip()
+        if icon:
+            app.icon_mimetype, app.icon = sniff_icon(icon), icon
+    app.use_module_data = use_module_data
+    was_enabled = app.enabled
+    app.enabled = enabled
+    if was_enabled and not enabled:
+        _revoke_grants_of_app(app, by, reason="external_app_disabled")
+    return app
+
+
+def ensure_external_app_enabled(module: Module) -> ExternalApp:
+    app = module.external_app or ExternalApp(module=module)
+    app.enabled = True
+    db.session.add(app)
+    return app
+
+
+# --- templates --------------------------------------------------------------------
+
+
+def parse_scopes(scopes: str | list[str] | tuple[str, ...] | None) -> frozenset[str]:
+    """A set of supported scopes from a space-separated string or a list."""
+    items = scopes.split() if isinstance(scopes, str) else list(scopes or [])
+    unknown = sorted(set(items) - set(SUPPORTED_SCOPES))
+    if unknown:
+        raise ValidationError(f"unknown access level(s): {', '.join(unknown)}", "invalid_scope")
+    return frozenset(items)
+
+
+def scope_string(scopes) -> str:
+    """Scopes in the one canonical order, space-separated."""
+    return " ".join(s for s in SUPPORTED_SCOPES if s in set(scopes))
+
+
+def create_template(app: ExternalApp, name: str, scopes) -> ClientTemplate:
+    name = _name(name, "Name")
+    chosen = parse_scopes(scopes)
+    if not chosen:
+        raise ValidationError("choose at least one access level", "invalid_scope")
+    if any(t.name == name for t in app.templates):
+        raise Conflict(f"a template named {name!r} exists already", "template_exists")
+    template = ClientTemplate(external_app=app, name=name, scopes=scope_string(chosen))
+    db.session.add(template)
+    db.session.flush()
+    return template
+
+
+def get_template(app: ExternalApp, template_id: str) -> ClientTemplate:
+    for template in app.templates:
+        if template.id == template_id:
+            return template
+    raise NotFound("no such template", "unknown_template")
+
+
+def find_or_create_template(app: ExternalApp, name: str, scopes) -> ClientTemplate:
+    for template in app.templates:
+        if template.name == name.strip():
+            return template
+    return create_template(app, name, scopes)
+
+
+# --- clients ----------------------------------------------------------------------
+
+
+def hash_client_secret(secret: str) -> str:
+    """HMAC-SHA-256 under the server's hash key: secrets are random and high-entropy,
+    so a slow password hash would only slow the token endpoint down."""
+    key = current_app.config["CLIENT_SECRET_HASH_KEY"].encode("utf-8")
+    return hmac.new(key, secret.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def check_redirect_uri(uri: str) -> str:
+    """A redirect URI fit to register (RFC 6749 §3.1.2, RFC 9700 §2.1 and §4.1).
+
+    Absolute, no fragment, no user info; https, or http on a loopback host only.
+    """
+    uri = (uri or "").strip()
+    if not uri or len(uri) > 2000:
+        raise ValidationError("a redirect URI is required (2000 characters at most)",
+                              "invalid_redirect_uri")
+    try:
+        parts = urlsplit(uri)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise ValidationError(f"{uri!r} is not a valid URL", "invalid_redirect_uri") from exc
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValidationError(f"{uri!r} must be an absolute https URL", "invalid_redirect_uri")
+    if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
+        raise ValidationError(f"{uri!r}: http is allowed only for localhost",
+                              "invalid_redirect_uri")
+    if parts.fragment or "#" in uri:
+        raise ValidationError(f"{uri!r} must not have a fragment", "invalid_redirect_uri")
+    if "@" in parts.netloc or any(ch.isspace() or ord(ch) < 32 for ch in uri) or "\\" in uri:
+        raise ValidationError(f"{uri!r} must not contain user info or spaces",
+                              "invalid_redirect_uri")
+    return uri
+
+
+def create_client(
+    template: ClientTemplate,
+    *,
+    name: str,
+    redirect_uris: list[str],
+    expires_days: int | None = None,
+    by: User | None = None,
+) -> tuple[OAuthClient, str]:
+    """A client of the template; returns it and its ``client_secret`` (shown once)."""
+    name = _name(name, "Name")
+    uris = [check_redirect_uri(u) for u in redirect_uris if (u or "").strip()]
+    if not uris:
+        raise ValidationError("at least one Redirect URI is required", "invalid_redirect_uri")
+    if len(uris) > MAX_REDIRECT_URIS:
+        raise ValidationError(f"at most {MAX_REDIRECT_URIS} redirect URIs",
+                              "invalid_redirect_uri")
+    expires_at: datetime | None = None
+    if expires_days is not None:
+        if not 1 <= int(expires_days) <= 36500:
+            raise ValidationError("Expires must be between 1 and 36500 days", "invalid_expires")
+        expires_at = now() + timedelta(days=int(expires_days))
+    secret = secrets.token_urlsafe(32)
+    client = OAuthClient(
+        client_id=new_guid().lower(),
+        secret_hash=hash_client_secret(secret),
+        template=template,
+        name=name,
+        redirect_uris=json.dumps(list(dict.fromkeys(uris))),
+        expires_at=expires_at,
+    )
+    db.session.add(client)
+    db.session.flush()
+    audit.record(audit.CLIENT_CREATED, user_id=by.id if by else None,
+                 client_id=client.client_id, template=template.name)
+    return client, secret
+
+
+def clients_of(app: ExternalApp) -> list[OAuthClient]:
+    template_ids = [t.id for t in app.templates]
+    if not template_ids:
+        return []
+    return list(db.session.scalars(
+        select(OAuthClient).where(OAuthClient.template_id.in_(template_ids))
+        .order_by(OAuthClient.created_at)))
+
+
+def find_client(client_id: str | None) -> OAuthClient | None:
+    if not client_id or len(client_id) > 64:
+        return None
+    return db.session.scalar(select(OAuthClient).where(OAuthClient.client_id == client_id))
+
+
+def client_is_usable(client: OAuthClient, moment: datetime | None = None) -> bool:
+    """Not expired, and its external app and module are enabled."""
+    moment = moment or now()
+    if client.expires_at is not None and client.expires_at <= moment:
+        return False
+    return client.template.external_app.usable
+
+
+def authenticate_client(client_id: str | None, secret: str | None) -> OAuthClient | None:
+    """The usable client with this id and secret, else None (constant-time compare)."""
+    client = find_client(client_id)
+    if client is None or not secret:
+        # Spend the same time as a real check.
+        hmac.compare_digest(hash_client_secret(secret or ""), "0" * 64)
+        return None
+    if not hmac.compare_digest(hash_client_secret(secret), client.secret_hash):
+        return None
+    return client if client_is_usable(client) else None
+
+
+def delete_client(client: OAuthClient, by: User | None = None) -> None:
+    """Delete the client and every grant, code and token it had."""
+    from .grants import revoke_grant
+
+    for grant in db.session.scalars(select(Grant).where(Grant.client_pk == client.id,
+                                                        Grant.revoked_at.is_(None))):
+        revoke_grant(grant, by=by, reason="client_deleted")
+    audit.record(audit.CLIENT_DELETED, user_id=by.id if by else None,
+                 client_id=client.client_id, name=client.name)
+    db.session.delete(client)
+
+
+def _revoke_grants_of_app(app: ExternalApp | None, by: User | None, reason: str) -> None:
+    if app is None:
+        return
+    from .grants import revoke_grant
+
+    template_ids = [t.id for t in app.templates]
+    if not template_ids:
+        return
+    client_ids = select(OAuthClient.id).where(OAuthClient.template_id.in_(template_ids))
+    for grant in db.session.scalars(
+        select(Grant).where(Grant.kind == GRANT_OAUTH, Grant.client_pk.in_(client_ids),
+                            Grant.revoked_at.is_(None))
+    ):
+        revoke_grant(grant, by=by, reason=reason)
