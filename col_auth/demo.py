@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import importlib.util
+import json
+import os
 import sys
 import threading
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
@@ -18,6 +21,9 @@ from .extensions import db
 
 DEMO_SITE = "Sample CU"
 DEMO_APP_NAME = "Sample Third-Party App"
+DEMO_MODULE = "Sample Module"
+DEMO_TEMPLATE = "Sample template"
+DEMO_CLIENT_FILE = "demo_oauth_client.json"
 DEMO_USERS = (
     # username, password, full name, email, site admin, system admin
     ("admin", "admin-demo-pass", "Alex Admin", "admin@sample-cu.example", True, True),
@@ -30,11 +36,15 @@ def seed_demo(sample_url: str) -> dict[str, Any]:
     """Seed the demo data into an empty database; return what the demo prints.
 
     Re-running finds the data it seeded. The AppSecret is decrypted to be printed
-    again: acceptable for a demo, never done anywhere else.
+    again, and the OAuth2 client secret (stored only as a hash) is kept in
+    instance/demo_oauth_client.json (mode 0600) for the same reason: acceptable for
+    a demo, done nowhere else.
     """
+    from .core import oauth_clients
     from .core.accounts import create_site, create_user, find_user
     from .core.legacy_apps import app_secret, register_app
 
+    client_file = Path(current_app.instance_path) / DEMO_CLIENT_FILE
     if db.session.scalar(select(Site).limit(1)) is None:
         site = create_site(DEMO_SITE)
         for username, password, full_name, email, site_admin, system_admin in DEMO_USERS:
@@ -42,14 +52,36 @@ def seed_demo(sample_url: str) -> dict[str, Any]:
                         email=email, site_admin=site_admin, system_admin=system_admin)
         register_app(find_user("admin"), name=DEMO_APP_NAME, return_url=f"{sample_url}/col",
                      privacy_url=f"{sample_url}/privacy")
+        module = oauth_clients.create_module(
+            DEMO_MODULE, "A module whose external app the sample third-party app connects to.")
+        oauth_clients.ensure_external_app_enabled(module)
+        template = oauth_clients.create_template(module.external_app, DEMO_TEMPLATE,
+                                                 "openid api")
+        client, secret = oauth_clients.create_client(
+            template, name=DEMO_APP_NAME, redirect_uris=[f"{sample_url}/oauth/callback"])
         db.session.commit()
+        _write_private(client_file, {"client_id": client.client_id, "client_secret": secret})
     app = db.session.scalar(select(LegacyApp).where(LegacyApp.name == DEMO_APP_NAME))
     info: dict[str, Any] = {"users": DEMO_USERS}
     if app is not None:
         info["app_token"] = app.app_token
         info["app_secret"] = app_secret(app)
         info["return_url"] = app.return_url
+    if client_file.exists():
+        saved = json.loads(client_file.read_text())
+        client = oauth_clients.find_client(saved["client_id"])
+        if client is not None:
+            info["client_id"] = client.client_id
+            info["client_secret"] = saved["client_secret"]
+            info["redirect_uri"] = client.redirect_uri_list[0]
     return info
+
+
+def _write_private(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(data, handle)
 
 
 def load_sample_app(settings: dict[str, str]) -> Flask | None:
@@ -94,12 +126,24 @@ def run_demo(app: Flask, *, host: str, port: int, sample_port: int) -> None:
         echo(f"  Return URL: {info['return_url']}")
         echo(f"  User token link: {base}/auth/?apptoken={info['app_token']}&type=44")
         echo(f"  Site token link: {base}/auth/?apptoken={info['app_token']}&type=1")
+    if "client_id" in info:
+        echo(f"\nOAuth2 client of module {DEMO_MODULE!r}:")
+        echo(f"  client_id:     {info['client_id']}")
+        echo(f"  client_secret: {info['client_secret']}")
+        echo(f"  redirect_uri:  {info['redirect_uri']}")
+        echo(f"  Discovery:     {base}/.well-known/openid-configuration")
+        query = urlencode({"client_id": info["client_id"], "redirect_uri": info["redirect_uri"],
+                           "scope": "openid api", "response_type": "code",
+                           "response_mode": "query", "state": "demo"})
+        echo(f"  Authorize link: {base}/api/o/oauth/v2/authorize?{query}")
 
     servers = [_serve(app, host, port)]
     sample = load_sample_app({
         "COL_AUTH_URL": base,
         "APP_TOKEN": info.get("app_token", ""),
         "APP_SECRET": info.get("app_secret", ""),
+        "CLIENT_ID": info.get("client_id", ""),
+        "CLIENT_SECRET": info.get("client_secret", ""),
     })
     if sample is not None:
         servers.append(_serve(sample, host, sample_port))

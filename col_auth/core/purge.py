@@ -6,7 +6,7 @@ from sqlalchemy import delete, select
 
 from ..extensions import db
 from .clock import now
-from .models import Token
+from .models import AuthorizationCode, Token
 
 
 def _delete_in_batches(model, condition, batch_size: int) -> int:
@@ -21,9 +21,15 @@ def _delete_in_batches(model, condition, batch_size: int) -> int:
 
 
 def purge_expired(batch_size: int = 1000) -> dict[str, int]:
-    """Delete expired tokens; returns how many rows of each kind went."""
+    """Delete expired codes and tokens; returns how many rows of each kind went.
+
+    An expired code can no longer be redeemed, so its row is no longer needed to
+    detect a replay: a late replay is refused as an unknown code.
+    """
     moment = now()
+    codes = _delete_in_batches(AuthorizationCode, AuthorizationCode.expires_at < moment,
+                               batch_size)
     tokens = _delete_in_batches(
         Token, Token.expires_at.is_not(None) & (Token.expires_at < moment), batch_size
     )
-    return {"tokens": tokens}
+    return {"codes": codes, "tokens": tokens}

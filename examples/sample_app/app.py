@@ -34,7 +34,7 @@ PAGE = """<!doctype html>
 
 def create_sample_app(settings: dict[str, str] | None = None) -> Flask:
     settings = dict(settings or {})
-    for key in ("COL_AUTH_URL", "APP_TOKEN", "APP_SECRET"):
+    for key in ("COL_AUTH_URL", "APP_TOKEN", "APP_SECRET", "CLIENT_ID", "CLIENT_SECRET"):
         settings.setdefault(key, os.environ.get(f"SAMPLE_{key}", ""))
     base = settings["COL_AUTH_URL"].rstrip("/") or "http://127.0.0.1:5000"
     app = Flask(__name__)
@@ -73,5 +73,20 @@ def create_sample_app(settings: dict[str, str] | None = None) -> Flask:
                                 timeout=10)
         shown = dict(claims, token=claims["token"][:16] + "…")
         return page(claims=shown, me=response.json())
+
+    @app.route("/oauth/callback")
+    def oauth_callback():
+        if "error" in request.args:
+            return page(error=request.args["error"])
+        response = requests.post(f"{base}/api/o/oauth/v2/token", timeout=10, data={
+            "grant_type": "authorization_code", "code": request.args.get("code", ""),
+            "redirect_uri": request.base_url, "client_id": settings["CLIENT_ID"],
+            "client_secret": settings["CLIENT_SECRET"]})
+        if response.status_code != 200:
+            return page(error=response.json().get("error", "token request failed")), 400
+        access = response.json()["access_token"]
+        me = requests.get(f"{base}/api/v1/me", headers={"Authorization": f"Bearer {access}"},
+                          timeout=10)
+        return page(me=me.json())
 
     return app

@@ -1,0 +1,39 @@
+"""``col-auth purge``: expired codes and tokens go, live ones stay."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import func, select
+
+from col_auth.core.models import AuthorizationCode, Token
+from col_auth.extensions import db
+from tests.oauth.support import get_code, seed_client
+
+
+def _count(app, model) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(model))
+
+
+def test_purge_deletes_only_expired_codes_and_tokens(app, live, clock):
+    import requests
+
+    seeded = seed_client(app)
+    tokens = requests.post(f"{live.url}/api/o/oauth/v2/token", timeout=10, data={
+        "grant_type": "authorization_code", "code": get_code(live, seeded),
+        "redirect_uri": seeded.redirect_uri, "client_id": seeded.client_id,
+        "client_secret": seeded.client_secret}).json()
+    get_code(live, seeded)  # a second code, never redeemed
+    assert _count(app, AuthorizationCode) == 2
+    assert _count(app, Token) == 2  # an access and a refresh token
+    clock.advance(601)  # codes and the access token have expired
+    result = app.test_cli_runner().invoke(args=["purge", "--json", "--batch-size", "1"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == {"codes": 2, "tokens": 1}
+    assert _count(app, AuthorizationCode) == 0
+    assert _count(app, Token) == 1
+    refreshed = requests.post(f"{live.url}/api/o/oauth/v2/token", timeout=10, data={
+        "grant_type": "refresh_token", "refresh_token": tokens["refresh_token"],
+        "client_id": seeded.client_id, "client_secret": seeded.client_secret})
+    assert refreshed.status_code == 200
