@@ -23,6 +23,8 @@ def emit(data: dict[str, Any], as_json: bool) -> None:
         click.echo(json.dumps(data, indent=2))
     else:
         for key, value in data.items():
+            if isinstance(value, list | tuple):
+                value = " ".join(str(v) for v in value)
             click.echo(f"{key}: {value}")
 
 
@@ -117,6 +119,59 @@ def create_app_command(owner, name, return_url, privacy_url, as_json) -> None:
           "return_url": app.return_url}, as_json)
 
 
+@click.command("create-module")
+@click.argument("name")
+@click.option("--description", default="")
+@json_option
+@with_appcontext
+def create_module(name: str, description: str, as_json: bool) -> None:
+    """Create a module (its external app stays disabled until a client is made)."""
+    from .core.oauth_clients import create_module as create
+
+    try:
+        module = create(name, description)
+        db.session.commit()
+    except CoreError as exc:
+        _fail(exc)
+    emit({"module_id": module.id, "name": module.name}, as_json)
+
+
+@click.command("create-client")
+@click.option("--module", "module_name", required=True, help="Name of the module.")
+@click.option("--template", "template_name", required=True,
+              help="Name of the client template; created with --scopes if missing.")
+@click.option("--redirect-uri", "redirect_uris", multiple=True, required=True,
+              help="A registered redirect URI; repeat for more.")
+@click.option("--expires", "expires_days", type=int, default=None,
+              help="Validity period in days (default: never expires).")
+@click.option("--scopes", default="openid api", show_default=True,
+              help="Access levels of a template created here.")
+@click.option("--name", default=None, help="Name of the client (default: the template's).")
+@json_option
+@with_appcontext
+def create_client(module_name, template_name, redirect_uris, expires_days, scopes, name,
+                  as_json) -> None:
+    """Create an OAuth/OIDC client; enables the module's external app and creates the
+    template if needed. Prints its client_id and its client_secret (shown once)."""
+    from .core import oauth_clients
+
+    try:
+        module = oauth_clients.get_module_by_name(module_name)
+        app = oauth_clients.ensure_external_app_enabled(module)
+        template = oauth_clients.find_or_create_template(app, template_name, scopes)
+        client, secret = oauth_clients.create_client(
+            template, name=name or template.name, redirect_uris=list(redirect_uris),
+            expires_days=expires_days)
+        db.session.commit()
+    except CoreError as exc:
+        _fail(exc)
+    emit({"client_id": client.client_id, "client_secret": secret, "name": client.name,
+          "module": module.name, "template": template.name, "scopes": template.scopes,
+          "redirect_uris": client.redirect_uri_list,
+          "expires_at": client.expires_at.isoformat() + "Z" if client.expires_at else None},
+         as_json)
+
+
 @click.command("purge")
 @click.option("--batch-size", default=1000, show_default=True)
 @json_option
@@ -141,7 +196,8 @@ def demo(host: str, port: int, sample_port: int) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    for command in (init_db, create_site, create_user, create_app_command, purge, demo):
+    for command in (init_db, create_site, create_user, create_app_command, create_module,
+                    create_client, purge, demo):
         app.cli.add_command(command)
 
 

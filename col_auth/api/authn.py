@@ -30,9 +30,11 @@ REALM = 'realm="col_auth"'
 class AuthError(Exception):
     """A refused request: status, stable code, message for a person."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, credentials_sent: bool = True
+                 ) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+        self.credentials_sent = credentials_sent
 
 
 def parse_basic(header: str | None) -> tuple[str, str] | None:
@@ -69,7 +71,8 @@ def authenticate() -> Principal:
     """The principal of this request, or AuthError."""
     header = request.headers.get("Authorization")
     if not header:
-        raise AuthError(401, "invalid_token", "Send Authorization: Basic base64(username:token).")
+        raise AuthError(401, "invalid_token", "Send Authorization: Basic base64(username:token)"
+                        " or Bearer <access_token>.", credentials_sent=False)
     scheme = header.strip().partition(" ")[0].lower()
     if scheme == "basic":
         credentials = parse_basic(header)
@@ -98,7 +101,11 @@ def error_response(exc: AuthError) -> Response:
     response.status_code = exc.status
     if exc.status == 401:
         response.headers.add("WWW-Authenticate", f"Basic {REALM}")
-        response.headers.add("WWW-Authenticate", f'Bearer {REALM}, error="{exc.code}"')
+        # RFC 6750 §3.1: no error code in the challenge when no credentials were sent.
+        bearer = f"Bearer {REALM}"
+        if exc.credentials_sent:
+            bearer += f', error="{exc.code}"'
+        response.headers.add("WWW-Authenticate", bearer)
     elif exc.code == "insufficient_scope":
         # RFC 6750 §3.1
         response.headers["WWW-Authenticate"] = (

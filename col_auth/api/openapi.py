@@ -23,6 +23,13 @@ _USER = {
         "role": {"type": "string", "enum": ["member", "site_admin"]},
     },
 }
+_ME = {
+    "type": "object",
+    "properties": {
+        **{k: v for k, v in _USER["properties"].items() if k != "role"},
+        "auth": {"type": "string", "enum": ["user_token", "site_token", "oauth"]},
+    },
+}
 _ITEM = {
     "type": "object",
     "properties": {
@@ -68,17 +75,15 @@ def openapi_document() -> dict[str, Any]:
                 "bearerToken": {"type": "http", "scheme": "bearer",
                                 "description": "OAuth2 access token with scope api"},
             },
-            "schemas": {"Error": _ERROR, "User": _USER, "Item": _ITEM, "NewItem": _NEW_ITEM},
+            "schemas": {"Error": _ERROR, "User": _USER, "Me": _ME, "Item": _ITEM,
+                        "NewItem": _NEW_ITEM},
         },
         "paths": {
             "/api/v1/me": {
                 "get": {
                     "summary": "The user the request runs as",
                     "responses": {
-                        "200": _json({"allOf": [{"$ref": "#/components/schemas/User"}, {
-                            "type": "object",
-                            "properties": {"auth": {"type": "string", "enum": [
-                                "user_token", "site_token", "oauth"]}}}]}, "The user"),
+                        "200": _json({"$ref": "#/components/schemas/Me"}, "The user"),
                         "401": _UNAUTHORIZED,
                         "403": _json({"$ref": "#/components/schemas/Error"}, "Insufficient scope"),
                     },

@@ -41,8 +41,10 @@ def _item_json(item: Item) -> dict:
 @bp.get("/api/v1/me")
 @token_required
 def me():
+    """Exactly the fields of contract §4: the user (without ``role``) and ``auth``."""
     principal = g.principal
     body = _user_json(principal.user)
+    del body["role"]
     body["auth"] = principal.auth
     return jsonify(body)
 

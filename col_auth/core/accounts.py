@@ -9,6 +9,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from ..extensions import db
 from .errors import Conflict, NotFound, ValidationError
 from .models import ROLE_MEMBER, ROLE_SITE_ADMIN, Site, User
+from .text import check_text, is_storable
 
 # A hash to check against when the username is unknown, so that a failed
 # sign-in takes as long whether or not the user exists.
@@ -22,8 +23,9 @@ def username_key(username: str) -> str:
 
 def create_site(name: str) -> Site:
     name = name.strip()
-    if not name:
-        raise ValidationError("a site needs a name", "invalid_name")
+    if not name or len(name) > 200:
+        raise ValidationError("a site needs a name (200 characters at most)", "invalid_name")
+    check_text(name, "the site name", code="invalid_name")
     if db.session.scalar(select(Site).where(Site.name == name)):
         raise Conflict(f"a site named {name!r} exists already", "site_exists")
     site = Site(name=name)
@@ -50,7 +52,7 @@ def create_user(
     system_admin: bool = False,
 ) -> User:
     username = username.strip()
-    if not username or ":" in username:
+    if not username or ":" in username or not is_storable(username) or len(username) > 150:
         # A colon would make "Basic base64(username:token)" ambiguous.
         raise ValidationError("a username must be non-empty and have no colon", "invalid_username")
     if not password:
@@ -61,8 +63,8 @@ def create_user(
     user = User(
         username=username,
         username_key=key,
-        full_name=full_name.strip() or username,
-        email=email.strip(),
+        full_name=check_text(full_name.strip(), "full name", code="invalid_name") or username,
+        email=check_text(email.strip(), "email", code="invalid_email"),
         site=site,
         role=ROLE_SITE_ADMIN if site_admin else ROLE_MEMBER,
         is_system_admin=system_admin,

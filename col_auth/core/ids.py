@@ -20,7 +20,7 @@ def new_guid() -> str:
 
 def parse_guid(text: str | None) -> str | None:
     """The canonical upper-case GUID, or None if ``text`` is not exactly one."""
-    if not text or not _GUID.match(text):
+    if not text or not _GUID.fullmatch(text):
         return None
     return text.upper()
 

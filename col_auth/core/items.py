@@ -9,6 +9,7 @@ from sqlalchemy import select
 from ..extensions import db
 from .errors import ValidationError
 from .models import Item, Site, User
+from .text import check_text
 
 TITLE_MAX = 200
 BODY_MAX = 10_000
@@ -32,6 +33,8 @@ def validate_item(data: Any) -> tuple[str, str]:
         raise ValidationError("body must be a string", "invalid_field")
     if len(body) > BODY_MAX:
         raise ValidationError(f"body must be at most {BODY_MAX} characters", "invalid_field")
+    check_text(title, "title")
+    check_text(body, "body", multiline=True)
     return title.strip(), body
 
 

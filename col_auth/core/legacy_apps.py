@@ -14,6 +14,7 @@ from .crypto import SecretBox
 from .errors import NotFound, PermissionDenied, ValidationError
 from .ids import APP_TOKEN_PREFIX, SECRET_KEY_PREFIX, new_guid, parse_guid, strip_prefix
 from .models import LegacyApp, User
+from .text import check_text, is_storable
 
 _ICON_SIGNATURES = {
     b"\x89PNG\r\n\x1a\n": "image/png",
@@ -46,7 +47,8 @@ def check_absolute_url(url: str, field: str) -> str:
         raise ValidationError(f"{field} is not a valid URL", "invalid_url") from exc
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValidationError(f"{field} must be an absolute http or https URL", "invalid_url")
-    if "@" in parts.netloc or any(ch.isspace() or ord(ch) < 32 for ch in url) or "\\" in url:
+    if ("@" in parts.netloc or any(ch.isspace() for ch in url) or "\\" in url
+            or not is_storable(url)):
         raise ValidationError(f"{field} must not contain user info or spaces", "invalid_url")
     return url
 
@@ -62,6 +64,13 @@ def sniff_icon(data: bytes) -> str:
     raise ValidationError("the icon must be a PNG, JPEG or GIF image", "invalid_icon")
 
 
+def _app_name(name: str | None) -> str:
+    name = (name or "").strip()
+    if not name or len(name) > 200:
+        raise ValidationError(NAME_REQUIRED, "invalid_name")
+    return check_text(name, "Application Name", code="invalid_name")
+
+
 def _new_secret() -> str:
     return SECRET_KEY_PREFIX + new_guid()
 
@@ -75,9 +84,7 @@ def register_app(
     icon: bytes | None = None,
 ) -> tuple[LegacyApp, str]:
     """Register an app; returns it and its AppSecret, which is never shown again."""
-    name = (name or "").strip()
-    if not name or len(name) > 200:
-        raise ValidationError(NAME_REQUIRED, "invalid_name")
+    name = _app_name(name)
     secret = _new_secret()
     app = LegacyApp(
         app_token=new_guid(),
@@ -105,9 +112,7 @@ def update_app(
     icon: bytes | None = None,
     remove_icon: bool = False,
 ) -> LegacyApp:
-    name = (name or "").strip()
-    if not name or len(name) > 200:
-        raise ValidationError(NAME_REQUIRED, "invalid_name")
+    name = _app_name(name)
     return_url = check_absolute_url(return_url, "Return URL")
     privacy_url = check_absolute_url(privacy_url, "Privacy URL") if privacy_url else None
     mimetype = sniff_icon(icon) if icon else None

@@ -33,6 +33,7 @@ from .models import (
     OAuthClient,
     User,
 )
+from .text import check_text, is_storable
 
 # The access levels a template may grant (contract §5).
 SCOPE_OPENID = "openid"
@@ -46,7 +47,7 @@ def _name(value: str | None, what: str) -> str:
     value = (value or "").strip()
     if not value or len(value) > 200:
         raise ValidationError(f"{what} is required (200 characters at most)", "invalid_name")
-    return value
+    return check_text(value, what, code="invalid_name")
 
 
 # --- modules and external apps ----------------------------------------------------
@@ -56,7 +57,9 @@ def create_module(name: str, description: str = "", icon: bytes | None = None) -
     name = _name(name, "Name")
     if db.session.scalar(select(Module).where(Module.name == name)):
         raise Conflict(f"a module named {name!r} exists already", "module_exists")
-    module = Module(name=name, description=(description or "").strip())
+    description = check_text((description or "").strip(), "Description",
+                             code="invalid_description", multiline=True)
+    module = Module(name=name, description=description)
     if icon:
         module.icon_mimetype, module.icon = sniff_icon(icon), icon
     module.external_app = ExternalApp()
@@ -85,6 +88,9 @@ def all_modules() -> list[Module]:
 
 def set_module_enabled(module: Module, enabled: bool, by: User | None = None) -> None:
     """Disabling a module stops every token of every client of its external app."""
+    if module.enabled != enabled:
+        audit.record(audit.MODULE_ENABLED if enabled else audit.MODULE_DISABLED,
+                     user_id=by.id if by else None, module=module.name)
     module.enabled = enabled
     if not enabled:
         _revoke_grants_of_app(module.external_app, by, reason="module_disabled")
@@ -104,11 +110,15 @@ def configure_external_app(
     "Use main module data" is unchecked."""
     if not use_module_data:
         app.name = _name(name, "Name")
-        app.description = (description or "").strip()
+        app.description = check_text((description or "").strip(), "Description",
+                                     code="invalid_description", multiline=True)
         if icon:
             app.icon_mimetype, app.icon = sniff_icon(icon), icon
     app.use_module_data = use_module_data
     was_enabled = app.enabled
+    if was_enabled != enabled:
+        audit.record(audit.EXTERNAL_APP_ENABLED if enabled else audit.EXTERNAL_APP_DISABLED,
+                     user_id=by.id if by else None, module=app.module.name)
     app.enabled = enabled
     if was_enabled and not enabled:
         _revoke_grants_of_app(app, by, reason="external_app_disabled")
@@ -197,7 +207,8 @@ def check_redirect_uri(uri: str) -> str:
                               "invalid_redirect_uri")
     if parts.fragment or "#" in uri:
         raise ValidationError(f"{uri!r} must not have a fragment", "invalid_redirect_uri")
-    if "@" in parts.netloc or any(ch.isspace() or ord(ch) < 32 for ch in uri) or "\\" in uri:
+    if ("@" in parts.netloc or any(ch.isspace() for ch in uri) or "\\" in uri
+            or not is_storable(uri)):
         raise ValidationError(f"{uri!r} must not contain user info or spaces",
                               "invalid_redirect_uri")
     return uri

@@ -92,7 +92,8 @@ def validate(params: dict[str, str], repeated: set[str]) -> AuthorizationRequest
 
     state = params.get("state")
     if repeated:
-        raise RedirectError("invalid_request", f"Repeated parameter(s): {', '.join(sorted(repeated))}.")
+        names = ", ".join(sorted(repeated))
+        raise RedirectError("invalid_request", f"Repeated parameter(s): {names}.")
     too_long = [n for n, v in params.items() if len(v) > MAX_PARAM_LENGTH]
     if too_long:
         raise RedirectError("invalid_request", f"Parameter too long: {too_long[0]}.")

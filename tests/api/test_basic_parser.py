@@ -231,8 +231,6 @@ def test_parse_guid_refuses(text):
     assert parse_guid(text) is None
 
 
-@pytest.mark.xfail(strict=True, reason="core/ids.py: _GUID ends with `$`, which also matches "
-                   "before a trailing newline; `\\Z` or fullmatch would refuse it")
 def test_parse_guid_refuses_trailing_newline():
     assert parse_guid(GUID + "\n") is None
 

@@ -1,0 +1,118 @@
+"""Forms of the system administration pages (CSRF on each, Flask-WTF).
+
+Several of these forms share one page, so fields that would share a name get
+an explicit ``id``: names stay plain for whoever posts them, ids stay unique.
+"""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from wtforms import (
+    BooleanField,
+    Field,
+    IntegerField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from ..core.oauth_clients import SUPPORTED_SCOPES
+
+
+def printable(multiline: bool = False):
+    """Refuse control characters: PostgreSQL cannot store NUL, and no name needs any.
+
+    ``oauth_clients`` lets them through; until it refuses them itself, this keeps
+    them a form error (400) instead of a database error (500).
+    """
+    allowed = "\r\n\t" if multiline else ""
+
+    def check(form, field) -> None:
+        value = field.data or ""
+        if any((ord(ch) < 32 or ord(ch) == 127) and ch not in allowed for ch in value):
+            raise ValidationError("Control characters are not allowed.")
+
+    return check
+
+
+class ModuleForm(FlaskForm):
+    """The "Create module" form."""
+
+    name = StringField("Name", id="module-name",
+                       validators=[DataRequired(), Length(max=200), printable()])
+    description = TextAreaField("Description", id="module-description",
+                                validators=[printable(multiline=True)])
+    icon = FileField("Icon", id="module-icon")
+    submit = SubmitField("Create module", id="module-submit")
+
+
+class ModuleStateForm(FlaskForm):
+    """Enable or disable a module; the page shows the one button that changes it."""
+
+    enable = SubmitField("Enable", id="module-enable")
+    disable = SubmitField("Disable", id="module-disable")
+
+
+class ExternalAppForm(FlaskForm):
+    """The "External App" tab. Name, description and icon count only when
+    "Use main module data" is unchecked."""
+
+    enabled = BooleanField("Enable", id="app-enabled")
+    use_module_data = BooleanField("Use main module data", id="app-use-module-data",
+                                   default=True)
+    name = StringField("Name", id="app-name", validators=[Length(max=200), printable()])
+    description = TextAreaField("Description", id="app-description",
+                                validators=[printable(multiline=True)])
+    icon = FileField("Icon", id="app-icon")
+    submit = SubmitField("Save", id="app-submit")
+
+
+class TemplateForm(FlaskForm):
+    """An OAuth2/OIDC client template: a name and its access levels."""
+
+    name = StringField("Name", id="template-name",
+                       validators=[DataRequired(), Length(max=200), printable()])
+    scopes = SelectMultipleField(
+        "Access levels",
+        id="template-scopes",
+        choices=list(SUPPORTED_SCOPES),
+        option_widget=CheckboxInput(),
+        widget=ListWidget(prefix_label=False),
+        validators=[DataRequired(message="Choose at least one access level.")],
+    )
+    submit = SubmitField("Create template", id="template-submit")
+
+
+class MultiValueField(Field):
+    """Every value posted under the field's name (one input each), blanks dropped.
+
+    The template renders the inputs itself, so that admin.js can add more.
+    """
+
+    def process_data(self, value) -> None:
+        self.data = list(value or [])
+
+    def process_formdata(self, valuelist) -> None:
+        self.data = [v.strip() for v in valuelist if v and v.strip()]
+
+
+class ClientForm(FlaskForm):
+    """The "Create OAuth/OIDC client" form; the view fills in the template choices."""
+
+    name = StringField("Name", id="client-name",
+                       validators=[DataRequired(), Length(max=200), printable()])
+    template = SelectField("Template", id="client-template", validators=[DataRequired()])
+    redirect_uri = MultiValueField("Redirect URI", id="client-redirect-uri")
+    expires = IntegerField("Expires (days)", id="client-expires", validators=[Optional()])
+    submit = SubmitField("Create OAuth/OIDC client", id="client-submit")
+
+
+class ButtonForm(FlaskForm):
+    """A button that changes something: only its CSRF token matters."""
+
+    submit = SubmitField("Confirm")

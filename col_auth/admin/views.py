@@ -1,0 +1,290 @@
+"""/admin/modules: for system administrators only.
+
+A module gets one external app; its client templates name access levels, and
+its clients (the "Tokens" section) get a ``client_id`` and a ``client_secret``
+that is shown once, on the page that answers "Create OAuth/OIDC client", and
+never again.
+"""
+
+from __future__ import annotations
+
+from flask import (
+    Response,
+    abort,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    url_for,
+)
+from flask_login import current_user
+from wtforms.fields import SelectChoice
+
+from ..core import oauth_clients
+from ..core.errors import CoreError, NotFound
+from ..core.models import ExternalApp, Module, OAuthClient
+from ..extensions import csrf, db, login_manager
+from ..web import no_store
+from . import bp
+from .forms import (
+    ButtonForm,
+    ClientForm,
+    ExternalAppForm,
+    ModuleForm,
+    ModuleStateForm,
+    TemplateForm,
+)
+
+# The check below must come before CSRF, so that anyone who is not a system
+# administrator gets 403 (or the login page) whatever they post; CSRF is then
+# checked by hand for everyone who may go on.
+csrf.exempt(bp)
+
+
+@bp.before_request
+def require_system_admin():
+    if not current_user.is_authenticated:
+        return login_manager.unauthorized()
+    if not current_user.is_system_admin:
+        abort(403, "Only system administrators can use the administration pages.")
+    csrf.protect()
+    return None
+
+
+# --- helpers ------------------------------------------------------------------------
+
+
+def _module(module_id: str) -> Module:
+    try:
+        return oauth_clients.get_module(module_id)
+    except NotFound:
+        abort(404, "No such module.")
+
+
+def _external_app(module: Module) -> ExternalApp:
+    """The module's external app (every module made by the core has one)."""
+    if module.external_app is None:
+        module.external_app = ExternalApp()
+        db.session.flush()
+    return module.external_app
+
+
+def _upload(field) -> bytes | None:
+    upload = field.data
+    if not upload or not getattr(upload, "filename", ""):
+        return None
+    # One byte past the limit, so an oversized file is refused unread.
+    return upload.stream.read(current_app.config["ICON_MAX_BYTES"] + 1)
+
+
+def _status(form) -> int:
+    return 400 if form.errors or form.form_errors else 200
+
+
+def _template_choices(app: ExternalApp) -> list[SelectChoice]:
+    """Each template with its scopes next to its name, e.g. "Sample (openid api)"."""
+    return [SelectChoice(t.id, f"{t.name} ({t.scopes})", render_kw={"data-scopes": t.scopes})
+            for t in app.templates]
+
+
+def _client_form(app: ExternalApp, **kwargs) -> ClientForm:
+    form = ClientForm(**kwargs)
+    form.template.choices = _template_choices(app)
+    return form
+
+
+def _module_page(module: Module, *, status: int = 200, **forms) -> tuple[str, int]:
+    """The module page; the form that was posted (if any) comes in ``forms`` with its
+    errors, every other form is blank (``formdata=None``: not the request's fields)."""
+    app = _external_app(module)
+    if "app_form" not in forms:
+        forms["app_form"] = ExternalAppForm(
+            formdata=None,
+            data={"enabled": app.enabled, "use_module_data": app.use_module_data,
+                  "name": app.name, "description": app.description},
+        )
+    forms.setdefault("template_form", TemplateForm(formdata=None))
+    forms.setdefault("client_form", _client_form(app, formdata=None))
+    page = render_template(
+        "admin/module.html",
+        module=module,
+        external_app=app,
+        clients=oauth_clients.clients_of(app),
+        state_form=ModuleStateForm(formdata=None),
+        button_form=ButtonForm(formdata=None),
+        **forms,
+    )
+    return page, status
+
+
+def _module_url(module: Module, section: str) -> str:
+    return url_for("admin.module", module_id=module.id, _anchor=section)
+
+
+# --- modules ------------------------------------------------------------------------
+
+
+@bp.route("/modules", methods=["GET", "POST"])
+def modules():
+    form = ModuleForm()
+    if form.validate_on_submit():
+        try:
+            module = oauth_clients.create_module(
+                form.name.data, form.description.data or "", icon=_upload(form.icon)
+            )
+        except CoreError as exc:
+            db.session.rollback()
+            form.form_errors.append(exc.message)
+        else:
+            db.session.commit()
+            flash(f"Created module {module.name}.")
+            return redirect(url_for("admin.module", module_id=module.id))
+    rows = [
+        {
+            "module": m,
+            "app_enabled": bool(m.external_app and m.external_app.enabled),
+            "clients": len(oauth_clients.clients_of(m.external_app)) if m.external_app else 0,
+        }
+        for m in oauth_clients.all_modules()
+    ]
+    return render_template("admin/modules.html", rows=rows, form=form), _status(form)
+
+
+@bp.route("/modules/<module_id>")
+def module(module_id: str):
+    return _module_page(_module(module_id))
+
+
+@bp.route("/modules/<module_id>/state", methods=["POST"])
+def module_state(module_id: str):
+    module = _module(module_id)
+    form = ModuleStateForm()
+    if not (form.enable.data or form.disable.data):
+        abort(400, "Choose Enable or Disable.")
+    enabled = bool(form.enable.data)
+    oauth_clients.set_module_enabled(module, enabled, by=current_user)
+    db.session.commit()
+    if enabled:
+        flash(f"Enabled {module.name}.")
+    else:
+        flash(f"Disabled {module.name}; every token of its clients has stopped working.")
+    return redirect(_module_url(module, "settings"))
+
+
+@bp.route("/modules/<module_id>/icon")
+def module_icon(module_id: str):
+    module = _module(module_id)
+    return _icon(module.icon, module.icon_mimetype)
+
+
+@bp.route("/modules/<module_id>/external-app/icon")
+def external_app_icon(module_id: str):
+    icon, mimetype = _external_app(_module(module_id)).display_icon
+    return _icon(icon, mimetype)
+
+
+def _icon(icon: bytes | None, mimetype: str | None) -> Response:
+    if not icon:
+        abort(404)
+    response = make_response(icon)
+    response.headers["Content-Type"] = mimetype
+    response.headers["Cache-Control"] = "private, max-age=300"
+    return response
+
+
+# --- the external app ----------------------------------------------------------------
+
+
+@bp.route("/modules/<module_id>/external-app", methods=["POST"])
+def external_app(module_id: str):
+    module = _module(module_id)
+    app = _external_app(module)
+    form = ExternalAppForm()
+    if form.validate_on_submit():
+        try:
+            oauth_clients.configure_external_app(
+                app,
+                enabled=form.enabled.data,
+                use_module_data=form.use_module_data.data,
+                name=form.name.data or "",
+                description=form.description.data or "",
+                icon=_upload(form.icon),
+                by=current_user,
+            )
+        except CoreError as exc:
+            db.session.rollback()
+            form.form_errors.append(exc.message)
+        else:
+            db.session.commit()
+            flash(f"Saved the external app of {module.name}.")
+            return redirect(_module_url(module, "external-app"))
+    return _module_page(module, app_form=form, status=400)
+
+
+# --- client templates ----------------------------------------------------------------
+
+
+@bp.route("/modules/<module_id>/templates", methods=["POST"])
+def create_template(module_id: str):
+    module = _module(module_id)
+    form = TemplateForm()
+    if form.validate_on_submit():
+        try:
+            template = oauth_clients.create_template(
+                _external_app(module), form.name.data, form.scopes.data
+            )
+        except CoreError as exc:
+            db.session.rollback()
+            form.form_errors.append(exc.message)
+        else:
+            db.session.commit()
+            flash(f"Created the template {template.name} ({template.scopes}).")
+            return redirect(_module_url(module, "templates"))
+    return _module_page(module, template_form=form, status=400)
+
+
+# --- clients ("Tokens") ---------------------------------------------------------------
+
+
+@bp.route("/modules/<module_id>/clients", methods=["POST"])
+def create_client(module_id: str):
+    module = _module(module_id)
+    app = _external_app(module)
+    form = _client_form(app)
+    if form.validate_on_submit():
+        try:
+            client, secret = oauth_clients.create_client(
+                oauth_clients.get_template(app, form.template.data),
+                name=form.name.data,
+                redirect_uris=form.redirect_uri.data,
+                expires_days=form.expires.data,
+                by=current_user,
+            )
+        except CoreError as exc:
+            db.session.rollback()
+            form.form_errors.append(exc.message)
+        else:
+            db.session.commit()
+            page = render_template("admin/client_secret.html", module=module, client=client,
+                                   secret=secret)
+            return no_store(make_response(page))
+    return _module_page(module, client_form=form, status=400)
+
+
+def _client_of(module: Module, client_id: str) -> OAuthClient:
+    client = oauth_clients.find_client(client_id)
+    if client is None or client.template.external_app.module_id != module.id:
+        abort(404, "No such client in this module.")
+    return client
+
+
+@bp.route("/modules/<module_id>/clients/<client_id>/delete", methods=["POST"])
+def delete_client(module_id: str, client_id: str):
+    module = _module(module_id)
+    client = _client_of(module, client_id)
+    name = client.name
+    oauth_clients.delete_client(client, by=current_user)
+    db.session.commit()
+    flash(f"Deleted the client {name}; every token it had has stopped working.")
+    return redirect(_module_url(module, "tokens"))
