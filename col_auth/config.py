@@ -53,6 +53,10 @@ DEFAULTS: dict[str, Any] = {
     "LOGIN_RATE_LIMIT": "10 per minute",
     "TOKEN_RATE_LIMIT": "120 per minute",
     # Cookies (contract §2).
+    # Cookies are scoped by host, not port: a name of our own keeps another app on
+    # the same host (the demo's sample app on 127.0.0.1:5001) from overwriting it.
+    "SESSION_COOKIE_NAME": "col_auth_session",
+    "REMEMBER_COOKIE_NAME": "col_auth_remember",
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     "REMEMBER_COOKIE_HTTPONLY": True,

@@ -140,6 +140,8 @@ def run_demo(app: Flask, *, host: str, port: int, sample_port: int) -> None:
     servers = [_serve(app, host, port)]
     sample = load_sample_app({
         "COL_AUTH_URL": base,
+        "PUBLIC_URL": sample_url,
+        "STATE_DIR": str(Path(app.instance_path) / "sample_app"),
         "APP_TOKEN": info.get("app_token", ""),
         "APP_SECRET": info.get("app_secret", ""),
         "CLIENT_ID": info.get("client_id", ""),

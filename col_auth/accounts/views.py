@@ -58,8 +58,18 @@ def login():
 
 @bp.route("/logout", methods=["GET", "POST"])
 def logout():
-    logout_user()
-    return redirect(url_for("accounts.login"))
+    """GET asks, POST (with its CSRF token) logs out: a link on another site cannot
+    sign a user out."""
+    form = ConfirmForm()
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            abort(400, "The form expired. Go back and try again.")
+        logout_user()
+        session.pop("auth_time", None)
+        return redirect(url_for("accounts.login"))
+    if not current_user.is_authenticated:
+        return redirect(url_for("accounts.login"))
+    return render_template("accounts/logout.html", form=form)
 
 
 @bp.route("/profile")

@@ -1,52 +1,83 @@
-"""A sample third-party app: it sends the user to col_auth and uses what comes back.
+"""A sample third-party app: it connects to col_auth both ways and uses what it gets.
 
-Run alone with ``flask --app examples/sample_app/app.py run --port 5001`` and the
-settings in the environment (``SAMPLE_COL_AUTH_URL``, ``SAMPLE_APP_TOKEN``,
-``SAMPLE_APP_SECRET``); ``col-auth demo`` starts it already configured.
+It is built only on ``col_auth.client`` (what an integrator would import) and
+never sees a user's password. ``col-auth demo`` starts it on port 5001, already
+configured; to run it alone, set the ``SAMPLE_*`` variables below and run
+``flask --app examples/sample_app/app.py run --port 5001``.
+
+Settings (each also read from the environment as ``SAMPLE_<NAME>``):
+``COL_AUTH_URL`` the service, ``PUBLIC_URL`` this app's own base URL (its
+redirect URI is ``PUBLIC_URL/oauth/callback``), ``APP_TOKEN`` and ``APP_SECRET``
+of the registered legacy app, ``CLIENT_ID`` and ``CLIENT_SECRET`` of the OAuth2
+client, ``STATE_DIR`` where the OAuth2 credential file is kept.
 """
 
 from __future__ import annotations
 
-import base64
 import os
 import secrets
-from urllib.parse import urlencode
+import tempfile
+from pathlib import Path
+from typing import Any
 
-import jwt
 import requests
-from flask import Flask, render_template_string, request
+from flask import Flask, flash, redirect, render_template, request, url_for
+from flask_wtf import CSRFProtect
 
-PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Sample third-party app</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"></head>
-<body style="font-family: system-ui, sans-serif; max-width: 46rem; margin: 2rem auto;
- padding: 0 1rem">
-<h1>Sample third-party app</h1>
-<p>This app never sees your col_auth password.</p>
-<p><a href="{{ user_link }}">Connect with col_auth</a> (user token) ·
-<a href="{{ site_link }}">Connect as site</a> (site token, site administrators)</p>
-{% if cancelled %}<p><strong>You cancelled.</strong> Nothing was granted.</p>{% endif %}
-{% if error %}<p><strong>Error:</strong> {{ error }}</p>{% endif %}
-{% if claims %}<h2>Verified packet</h2><pre>{{ claims | tojson(indent=2) }}</pre>{% endif %}
-{% if me %}<h2>/api/v1/me</h2><pre>{{ me | tojson(indent=2) }}</pre>{% endif %}
-</body></html>"""
+from col_auth.client import (
+    AuthorizationError,
+    Cancelled,
+    FileCredentialStore,
+    LegacyClient,
+    OAuth2Connection,
+    OAuth2Error,
+    PacketError,
+    Status,
+)
+
+SETTINGS = ("COL_AUTH_URL", "PUBLIC_URL", "APP_TOKEN", "APP_SECRET", "CLIENT_ID",
+            "CLIENT_SECRET", "STATE_DIR")
 
 
-def create_sample_app(settings: dict[str, str] | None = None) -> Flask:
-    settings = dict(settings or {})
-    for key in ("COL_AUTH_URL", "APP_TOKEN", "APP_SECRET", "CLIENT_ID", "CLIENT_SECRET"):
+def _settings(given: dict[str, str] | None) -> dict[str, str]:
+    settings = {k: v for k, v in (given or {}).items() if v}
+    for key in SETTINGS:
         settings.setdefault(key, os.environ.get(f"SAMPLE_{key}", ""))
-    base = settings["COL_AUTH_URL"].rstrip("/") or "http://127.0.0.1:5000"
+    settings["COL_AUTH_URL"] = (settings["COL_AUTH_URL"] or "http://127.0.0.1:5000").rstrip("/")
+    settings["PUBLIC_URL"] = (settings["PUBLIC_URL"] or "http://127.0.0.1:5001").rstrip("/")
+    if not settings["STATE_DIR"]:
+        settings["STATE_DIR"] = tempfile.mkdtemp(prefix="col-auth-sample-")
+    return settings
+
+
+def create_sample_app(given: dict[str, str] | None = None) -> Flask:
+    settings = _settings(given)
+    base = settings["COL_AUTH_URL"]
     app = Flask(__name__)
     app.config["SECRET_KEY"] = secrets.token_urlsafe(32)
+    app.config["SESSION_COOKIE_NAME"] = "sample_app_session"
+    CSRFProtect(app)
 
-    def auth_link(token_type: str) -> str:
-        return f"{base}/auth/?" + urlencode({"apptoken": settings["APP_TOKEN"],
-                                             "type": token_type})
+    legacy = LegacyClient(base, settings["APP_TOKEN"], settings["APP_SECRET"])
+    connection = OAuth2Connection(
+        client_id=settings["CLIENT_ID"] or None,
+        client_secret=settings["CLIENT_SECRET"] or None,
+        redirect_uri=f"{settings['PUBLIC_URL']}/oauth/callback",
+        discovery_url=f"{base}/.well-known/openid-configuration",
+        store=FileCredentialStore(Path(settings["STATE_DIR"]) / "oauth_credential.json"),
+    )
+    # What the legacy flow last brought back. A real app would keep it per user in
+    # its own database; the sample keeps the last one, for the person at the screen.
+    legacy_state: dict[str, Any] = {}
+    oauth_state: dict[str, Any] = {}
 
-    def page(**context):
-        return render_template_string(PAGE, user_link=auth_link("44"),
-                                      site_link=auth_link("1"), **context)
+    def page(status: int = 200, **context):
+        return render_template(
+            "index.html", base=base, legacy=legacy_state, oauth=oauth_state,
+            connection=connection, Status=Status,
+            user_link=legacy.authorization_url(), site_link=legacy.authorization_url(site=True),
+            **context,
+        ), status
 
     @app.route("/")
     def index():
@@ -54,39 +85,75 @@ def create_sample_app(settings: dict[str, str] | None = None) -> Flask:
 
     @app.route("/privacy")
     def privacy():
-        return "<p>The sample app keeps nothing about you.</p>"
+        return "<p>The sample app keeps nothing about you but the token you grant it.</p>"
 
     @app.route("/col")
-    def col_return():
-        if request.args.get("cancel") == "1":
-            return page(cancelled=True)
-        packet = request.args.get("jwt", "")
+    def legacy_return():
+        """The Return URL of the registered app: a packet, or cancel=1."""
+        legacy_state.clear()
         try:
-            claims = jwt.decode(packet, settings["APP_SECRET"].encode("utf-8"),
-                                algorithms=["HS256"], options={"require": ["iat", "jti"]})
-        except jwt.PyJWTError as exc:
-            return page(error=f"the packet does not verify: {exc}"), 400
-        if "error" in claims:
-            return page(error=claims["error"], claims=claims)
-        basic = base64.b64encode(f"{claims['username']}:{claims['token']}".encode()).decode()
-        response = requests.get(f"{base}/api/v1/me", headers={"Authorization": f"Basic {basic}"},
-                                timeout=10)
-        shown = dict(claims, token=claims["token"][:16] + "…")
-        return page(claims=shown, me=response.json())
+            result = legacy.read_return(request.args)
+        except AuthorizationError as exc:
+            legacy_state["error"] = f"col_auth refused: {exc.error}"
+            return page(400)
+        except PacketError as exc:
+            legacy_state["error"] = f"the packet was rejected: {exc.code}"
+            return page(400)
+        if isinstance(result, Cancelled):
+            legacy_state["cancelled"] = True
+            return page()
+        legacy_state["grant"] = {k: v for k, v in result.claims.items() if k != "token"}
+        legacy_state["grant"]["token"] = result.token[:18] + "…"
+        session = legacy.session(result.username, result.token)
+        response = session.get(f"{base}/api/v1/me", timeout=10)
+        legacy_state["me"] = response.json()
+        legacy_state["me_status"] = response.status_code
+        return page()
+
+    @app.route("/oauth/start")
+    def oauth_start():
+        try:
+            return redirect(connection.authorization_url())
+        except (OAuth2Error, requests.RequestException) as exc:
+            flash(f"Cannot start: {exc}")
+            return redirect(url_for("index"))
 
     @app.route("/oauth/callback")
     def oauth_callback():
-        if "error" in request.args:
-            return page(error=request.args["error"])
-        response = requests.post(f"{base}/api/o/oauth/v2/token", timeout=10, data={
-            "grant_type": "authorization_code", "code": request.args.get("code", ""),
-            "redirect_uri": request.base_url, "client_id": settings["CLIENT_ID"],
-            "client_secret": settings["CLIENT_SECRET"]})
-        if response.status_code != 200:
-            return page(error=response.json().get("error", "token request failed")), 400
-        access = response.json()["access_token"]
-        me = requests.get(f"{base}/api/v1/me", headers={"Authorization": f"Bearer {access}"},
-                          timeout=10)
-        return page(me=me.json())
+        oauth_state.clear()
+        try:
+            claims = connection.complete(request.url)
+        except OAuth2Error as exc:
+            oauth_state["error"] = f"{exc.error}: {exc.description}"
+            return page(400)
+        oauth_state["id_token"] = claims
+        return redirect(url_for("index"))
+
+    @app.post("/oauth/check")
+    def oauth_check():
+        connection.check()
+        return redirect(url_for("index"))
+
+    @app.post("/oauth/me")
+    def oauth_me():
+        oauth_state.pop("me", None)
+        try:
+            response = connection.request("GET", f"{base}/api/v1/me", timeout=10)
+            oauth_state["me"] = response.json()
+            oauth_state["me_status"] = response.status_code
+        except OAuth2Error as exc:
+            oauth_state["error"] = f"{exc.error}: {exc.description}"
+        return redirect(url_for("index"))
+
+    @app.post("/oauth/clear")
+    def oauth_clear():
+        connection.clear_credential()
+        oauth_state.clear()
+        return redirect(url_for("index"))
+
+    @app.post("/legacy/clear")
+    def legacy_clear():
+        legacy_state.clear()
+        return redirect(url_for("index"))
 
     return app

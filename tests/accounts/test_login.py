@@ -42,7 +42,7 @@ def _set_cookies(response) -> list[str]:
 
 
 def _session_cookie(response) -> str:
-    cookies = [c for c in _set_cookies(response) if c.startswith("session=")]
+    cookies = [c for c in _set_cookies(response) if c.startswith("col_auth_session=")]
     assert len(cookies) == 1, _set_cookies(response)
     return cookies[0]
 
@@ -226,7 +226,9 @@ def test_logout_ends_the_session(app, live):
     browser = Browser(live.url)
     browser.login("member")
     assert _logged_in_as(browser) is not None
-    response = browser.get("/logout")
+    assert browser.post("/logout").status_code == 400, "no logout without a CSRF token"
+    assert _logged_in_as(browser) is not None
+    response = browser.submit("/logout", {})
     assert response.status_code == 302
     assert urlsplit(response.headers["Location"]).path == "/login"
     assert _logged_in_as(browser) is None

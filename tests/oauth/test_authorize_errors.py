@@ -627,7 +627,7 @@ def test_allow_after_logout_is_refused(app, live):
     page = browser.get(authorize_url(live.url, seeded.client_id, seeded.redirect_uri))
     data = hidden_fields(page.text)
     data.update(csrf_token=csrf_token(page.text), allow="Allow")
-    browser.get("/logout")
+    assert browser.submit("/logout", {}).status_code == 302
     response = browser.post(AUTHORIZE, data=data)
     assert response.status_code == 400
     assert "Location" not in response.headers or "code=" not in response.headers["Location"]
