@@ -60,6 +60,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(oauth_bp)
     app.register_blueprint(admin_bp)
     web.init_app(app)
+    from . import ops
+
+    ops.init_app(app)
 
     from .cli import register_commands
 

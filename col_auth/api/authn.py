@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import time
 import unicodedata
 from collections.abc import Callable
 from functools import wraps
 
 from flask import Response, g, jsonify, request
 
+from ..core import metrics
 from ..core.grants import Principal, validate_legacy_token
 from ..core.oauth_tokens import validate_access_token
 from ..http_auth import bearer_token
@@ -119,10 +121,17 @@ def token_required(view: Callable) -> Callable:
 
     @wraps(view)
     def wrapper(*args, **kwargs):
+        scheme = (request.headers.get("Authorization") or "none").strip().partition(" ")[0]
+        scheme = scheme.lower() if scheme.lower() in ("basic", "bearer") else "other"
+        started = time.perf_counter()
         try:
             g.principal = authenticate()
         except AuthError as exc:
+            metrics.TOKEN_VALIDATIONS.labels(scheme, exc.code).inc()
             return error_response(exc)
+        finally:
+            metrics.TOKEN_VALIDATION_SECONDS.labels(scheme).observe(time.perf_counter() - started)
+        metrics.TOKEN_VALIDATIONS.labels(scheme, "ok").inc()
         return view(*args, **kwargs)
 
     return wrapper

@@ -14,7 +14,7 @@ from flask import current_app
 from sqlalchemy import delete, select, update
 
 from ..extensions import db
-from . import audit
+from . import audit, metrics
 from .clock import now
 from .crypto import token_hash
 from .errors import PermissionDenied
@@ -57,6 +57,7 @@ def issue_legacy_token(user: User, app: LegacyApp, kind: str, ip: str | None = N
     db.session.flush()
     audit.record(audit.LEGACY_GRANTED, user_id=user.id, site_id=user.site_id, ip=ip,
                  app=app.app_token, kind=kind, grant=grant.id)
+    metrics.GRANTS.labels("legacy", kind).inc()
     return grant, token
 
 

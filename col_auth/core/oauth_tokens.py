@@ -16,7 +16,7 @@ from flask import current_app
 from sqlalchemy import select, update
 
 from ..extensions import db
-from . import audit, rfc7636
+from . import audit, metrics, rfc7636
 from .clock import now
 from .crypto import token_hash
 from .errors import OAuthError, ValidationError
@@ -149,6 +149,7 @@ def redeem_code(client: OAuthClient, code: str, redirect_uri: str | None,
                                               refresh_scope=row.scope, moment=moment)
     audit.record(audit.OAUTH_GRANTED, user_id=user.id, site_id=user.site_id, ip=ip,
                  client_id=client.client_id, grant=grant.id, scope=row.scope)
+    metrics.GRANTS.labels("oauth", GRANT_OAUTH).inc()
     db.session.commit()
     return IssuedTokens(access, refresh, expires_in, row.scope, grant, row.nonce)
 
@@ -163,6 +164,7 @@ def _code_replayed(code_id: int, client: OAuthClient, ip: str | None):
         revoke_grant(grant, reason="code_replay", ip=ip)
     audit.record(audit.CODE_REPLAY, ip=ip, client_id=client.client_id, grant=grant_id,
                  site_id=grant.site_id if grant else None)
+    metrics.REPLAYS.labels("code").inc()
     db.session.commit()
     raise OAuthError("invalid_grant", "The code was already used; its tokens are revoked.")
 
@@ -230,6 +232,7 @@ def _reused_refresh(grant: Grant, client: OAuthClient, rotated_at: datetime | No
     revoke_grant(grant, reason="refresh_replay", ip=ip)
     audit.record(audit.REFRESH_REPLAY, ip=ip, site_id=grant.site_id,
                  client_id=client.client_id, grant=grant.id)
+    metrics.REPLAYS.labels("refresh").inc()
     db.session.commit()
     raise OAuthError("invalid_grant",
                      "The refresh token was already used; the whole grant is revoked.")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from flask import abort, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from ..core import audit, grants
+from ..core import audit, grants, metrics
 from ..core.legacy_apps import app_secret, find_app
 from ..core.models import GRANT_SITE_TOKEN, GRANT_USER_TOKEN, LegacyApp
 from ..extensions import db
@@ -39,6 +39,7 @@ def _back_to_app(app: LegacyApp, params: dict[str, str]):
 
 
 def _refuse(app: LegacyApp, error: str):
+    metrics.REFUSALS.labels("legacy", error).inc()
     audit.record(audit.LEGACY_REFUSED, user_id=_current_user_id(), ip=client_ip(),
                  app=app.app_token, error=error)
     db.session.commit()
@@ -81,6 +82,7 @@ def authorize():
             return _back_to_app(app, {"jwt": packet})
         if not form.cancel.data:
             abort(400, "Choose Allow or Cancel.")
+        metrics.REFUSALS.labels("legacy", "cancelled").inc()
         audit.record(audit.LEGACY_CANCELLED, user_id=current_user.id,
                      site_id=current_user.site_id, ip=client_ip(), app=app.app_token, kind=kind)
         db.session.commit()

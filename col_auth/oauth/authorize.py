@@ -15,7 +15,7 @@ from flask import abort, current_app, make_response, redirect, render_template, 
 from flask import url_for as flask_url_for
 from flask_login import current_user
 
-from ..core import audit, rfc7636
+from ..core import audit, metrics, rfc7636
 from ..core.clock import now
 from ..core.errors import ValidationError
 from ..core.models import OAuthClient
@@ -164,6 +164,7 @@ def authorize():
     except PageError as exc:
         return error_page(400, exc.code, exc.message)
     except RedirectError as exc:
+        metrics.REFUSALS.labels("oauth", exc.code).inc()
         audit.record(audit.OAUTH_REFUSED, ip=client_ip(), client_id=params.get("client_id"),
                      error=exc.code)
         db.session.commit()
@@ -195,6 +196,7 @@ def authorize():
             return _redirect_to_client(auth_request.redirect_uri, auth_request.state, code=code)
         if not form.cancel.data:
             abort(400, "Choose Allow or Cancel.")
+        metrics.REFUSALS.labels("oauth", "access_denied").inc()
         audit.record(audit.OAUTH_REFUSED, user_id=current_user.id, site_id=current_user.site_id,
                      ip=client_ip(), client_id=client.client_id, error="access_denied")
         db.session.commit()
