@@ -43,6 +43,10 @@ DEFAULTS: dict[str, Any] = {
     "ENCRYPTION_KEYS": "",
     # werkzeug's password hashing method (its default, scrypt, unless told).
     "PASSWORD_HASH_METHOD": "scrypt",
+    # Opportunistic purging of expired codes and tokens: 1 in PURGE_CHANCE token
+    # requests purges one batch (0: only `col-auth purge`, e.g. from cron).
+    "PURGE_CHANCE": 0,
+    "PURGE_BATCH_SIZE": 500,
     # Uploaded app icons.
     "ICON_MAX_BYTES": 64 * 1024,
     "MAX_CONTENT_LENGTH": 1024 * 1024,

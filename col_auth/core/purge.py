@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+
+from flask import current_app
 from sqlalchemy import delete, select
 
 from ..extensions import db
@@ -9,18 +12,22 @@ from .clock import now
 from .models import AuthorizationCode, Token
 
 
-def _delete_in_batches(model, condition, batch_size: int) -> int:
+def _delete_in_batches(model, condition, batch_size: int, max_batches: int | None = None
+                       ) -> int:
     total = 0
-    while True:
+    batches = 0
+    while max_batches is None or batches < max_batches:
+        batches += 1
         ids = list(db.session.scalars(select(model.id).where(condition).limit(batch_size)))
         if not ids:
             return total
         db.session.execute(delete(model).where(model.id.in_(ids)))
         db.session.commit()
         total += len(ids)
+    return total
 
 
-def purge_expired(batch_size: int = 1000) -> dict[str, int]:
+def purge_expired(batch_size: int = 1000, max_batches: int | None = None) -> dict[str, int]:
     """Delete expired codes and tokens; returns how many rows of each kind went.
 
     An expired code can no longer be redeemed, so its row is no longer needed to
@@ -28,8 +35,19 @@ def purge_expired(batch_size: int = 1000) -> dict[str, int]:
     """
     moment = now()
     codes = _delete_in_batches(AuthorizationCode, AuthorizationCode.expires_at < moment,
-                               batch_size)
+                               batch_size, max_batches)
     tokens = _delete_in_batches(
-        Token, Token.expires_at.is_not(None) & (Token.expires_at < moment), batch_size
+        Token, Token.expires_at.is_not(None) & (Token.expires_at < moment), batch_size,
+        max_batches,
     )
     return {"codes": codes, "tokens": tokens}
+
+
+def maybe_purge() -> dict[str, int] | None:
+    """Opportunistic purging: with a chance of 1 in ``PURGE_CHANCE`` (0: never), purge
+    one batch of ``PURGE_BATCH_SIZE``, so a deployment without a scheduler still
+    keeps its tables small. Cheap when it does not fire."""
+    chance = int(current_app.config.get("PURGE_CHANCE") or 0)
+    if chance <= 0 or random.randrange(chance) != 0:  # noqa: S311 - not security
+        return None
+    return purge_expired(int(current_app.config["PURGE_BATCH_SIZE"]), max_batches=1)

@@ -7,6 +7,7 @@ from flask import current_app, jsonify, request
 
 from ..core.errors import OAuthError
 from ..core.oauth_tokens import introspect, redeem_code, refresh, revoke_token
+from ..core.purge import maybe_purge
 from ..core.signing_keys import jwks
 from ..extensions import csrf, limiter
 from ..web import client_ip, no_store
@@ -52,6 +53,7 @@ def token():
     }
     if "openid" in issued.scope.split():
         body["id_token"] = oidc.id_token(issued.grant, client, issued.grant.user, issued.nonce)
+    maybe_purge()
     return no_store(jsonify(body))
 
 

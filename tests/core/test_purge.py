@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from sqlalchemy import func, select
 
 from col_auth.core.models import AuthorizationCode, Token
@@ -37,3 +38,25 @@ def test_purge_deletes_only_expired_codes_and_tokens(app, live, clock):
         "grant_type": "refresh_token", "refresh_token": tokens["refresh_token"],
         "client_id": seeded.client_id, "client_secret": seeded.client_secret})
     assert refreshed.status_code == 200
+
+
+@pytest.fixture
+def app_config(request):
+    return getattr(request, "param", {})
+
+
+@pytest.mark.parametrize("app_config", [{"PURGE_CHANCE": 1, "PURGE_BATCH_SIZE": 10}],
+                         indirect=True)
+def test_token_requests_purge_opportunistically(app, live, clock):
+    import requests
+
+    seeded = seed_client(app)
+    get_code(live, seeded)  # expires unused
+    clock.advance(601)
+    code = get_code(live, seeded)
+    assert _count(app, AuthorizationCode) == 2
+    response = requests.post(f"{live.url}/api/o/oauth/v2/token", timeout=10, data={
+        "grant_type": "authorization_code", "code": code, "redirect_uri": seeded.redirect_uri,
+        "client_id": seeded.client_id, "client_secret": seeded.client_secret})
+    assert response.status_code == 200
+    assert _count(app, AuthorizationCode) == 1, "the expired code was purged, the used one kept"
