@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from flask import current_app
 from sqlalchemy import select
 
@@ -14,7 +12,8 @@ from .crypto import SecretBox
 from .errors import NotFound, PermissionDenied, ValidationError
 from .ids import APP_TOKEN_PREFIX, SECRET_KEY_PREFIX, new_guid, parse_guid, strip_prefix
 from .models import LegacyApp, User
-from .text import check_text, is_storable
+from .text import check_text
+from .urls import split_absolute_url
 
 _ICON_SIGNATURES = {
     b"\x89PNG\r\n\x1a\n": "image/png",
@@ -38,18 +37,7 @@ def check_absolute_url(url: str, field: str) -> str:
     reading it sees the wrong host.
     """
     url = (url or "").strip()
-    if len(url) > 2000:
-        raise ValidationError(f"{field} is too long", "invalid_url")
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError as exc:
-        raise ValidationError(f"{field} is not a valid URL", "invalid_url") from exc
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValidationError(f"{field} must be an absolute http or https URL", "invalid_url")
-    if ("@" in parts.netloc or any(ch.isspace() for ch in url) or "\\" in url
-            or not is_storable(url)):
-        raise ValidationError(f"{field} must not contain user info or spaces", "invalid_url")
+    split_absolute_url(url, field, "invalid_url")
     return url
 
 

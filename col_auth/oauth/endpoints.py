@@ -57,19 +57,26 @@ def token():
     return no_store(jsonify(body))
 
 
+def _client_and_token():
+    """The authenticated client and the ``token`` parameter of a revocation or
+    introspection request (RFC 7009 §2.1, RFC 7662 §2.1)."""
+    params = rfc6749.form_params()
+    client = rfc6749.authenticate(params)
+    if not params.get("token"):
+        raise OAuthError("invalid_request", "token is required.")
+    return client, params["token"]
+
+
 @bp.post("/api/o/oauth/v2/revoke")
 @csrf.exempt
 @limiter.limit(_token_limit)
 def revoke():
     try:
-        params = rfc6749.form_params()
-        client = rfc6749.authenticate(params)
-        if not params.get("token"):
-            raise OAuthError("invalid_request", "token is required.")
+        client, token_value = _client_and_token()
     except OAuthError as exc:
         return rfc6749.error_response(exc)
     # RFC 7009 §2.2: 200 whether or not the token was valid; hints are only hints.
-    revoke_token(client, params["token"], ip=client_ip())
+    revoke_token(client, token_value, ip=client_ip())
     return no_store(current_app.response_class(status=200))
 
 
@@ -78,13 +85,10 @@ def revoke():
 @limiter.limit(_token_limit)
 def introspection():
     try:
-        params = rfc6749.form_params()
-        client = rfc6749.authenticate(params)
-        if not params.get("token"):
-            raise OAuthError("invalid_request", "token is required.")
+        client, token_value = _client_and_token()
     except OAuthError as exc:
         return rfc6749.error_response(exc)
-    body = {k: v for k, v in introspect(client, params["token"]).items() if v is not None}
+    body = {k: v for k, v in introspect(client, token_value).items() if v is not None}
     return no_store(jsonify(body))
 
 
