@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -77,17 +78,33 @@ def instance_file(instance_path: str, name: str) -> Path:
 def load_or_create_secret(path: Path, factory) -> str:
     """Read a generated secret from ``path``, creating it (mode 0600) on first use.
 
-    Several workers may start at once: the file is created exclusively, and a
-    loser of that race reads what the winner wrote.
+    The value is written whole to a temporary file and flushed to disk, and only
+    then linked to ``path``, which fails if ``path`` exists: a process killed at any
+    moment never leaves an empty or half-written file behind (an empty key file
+    would stop every later start), and of several workers starting at once the
+    first link wins and the others read what it wrote.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
+    if path.exists():
         return _read_when_written(path)
     value = factory()
-    with os.fdopen(fd, "w") as handle:
-        handle.write(value + "\n")
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # 0600
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(value + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            return _read_when_written(path)
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)  # the new name survives a power cut too
+        finally:
+            os.close(directory)
+    finally:
+        os.unlink(temporary)
     return value
 
 

@@ -319,10 +319,12 @@ class LegacyClient:
 
     def _check_time(self, iat: int) -> None:
         now = self.clock()
+        # Compared, never subtracted as floats: an ``iat`` beyond float range (JSON
+        # integers have no limit) would raise OverflowError instead of PacketError.
         if iat > now + self.skew:
             raise PacketError("from_the_future",
-                              f"the packet is dated {iat - now:.0f} s ahead of this clock")
-        if now - iat > self.max_age:
+                              f"the packet is dated {iat - int(now)} s ahead of this clock")
+        if iat < now - self.max_age:
             raise PacketError("stale", f"the packet is older than {self.max_age} s;"
                               " send the user through /auth/ again")
 

@@ -27,7 +27,10 @@ def split_absolute_url(url: str, field: str, code: str) -> SplitResult:
         raise ValidationError(f"{field} is not a valid URL", code) from exc
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValidationError(f"{field} must be an absolute http or https URL", code)
-    if ("@" in parts.netloc or any(ch.isspace() for ch in url) or "\\" in url
-            or not is_storable(url)):
-        raise ValidationError(f"{field} must not contain user info or spaces", code)
+    # A percent-encoded host ("https://evil%2Eexample/", "https://good%40evil.example/")
+    # is decoded by browsers: another host than the one the URL seems to name.
+    if ("@" in parts.netloc or "%" in parts.netloc or any(ch.isspace() for ch in url)
+            or "\\" in url or not is_storable(url)):
+        raise ValidationError(f"{field} must not contain user info, an encoded host, "
+                              "or spaces", code)
     return parts
