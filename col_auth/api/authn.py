@@ -19,10 +19,13 @@ from flask import Response, g, jsonify, request
 from ..core import metrics
 from ..core.grants import Principal, validate_legacy_token
 from ..core.oauth_tokens import validate_access_token
+from ..extensions import db
 from ..http_auth import bearer_token
 
 # The scope an OAuth2 access token needs for /api/v1.
 API_SCOPE = "api"
+# Requests that only read (RFC 9110 §9.2.1).
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 # Longer headers are refused before decoding: no token is anywhere near this.
 MAX_CREDENTIALS_LENGTH = 4096
@@ -69,6 +72,21 @@ def parse_basic(header: str | None) -> tuple[str, str] | None:
     return username, token
 
 
+def _read_without_transaction() -> None:
+    """A safe request (GET, HEAD, OPTIONS) only reads: run it without a transaction.
+
+    Each statement then commits by itself, so PostgreSQL is spared the round trips
+    of ``BEGIN`` before the validation query and ``ROLLBACK`` when the connection
+    goes back to the pool; the one write a read may make (``last_used``, see
+    ``touch``) is a conditional UPDATE that needs no transaction around it.
+    SQLite's driver opens a transaction only before a write anyway, and switching
+    its isolation level costs a PRAGMA each way, so SQLite is left as it is.
+    """
+    if (request.method in SAFE_METHODS and db.engine.dialect.name != "sqlite"
+            and not db.session().in_transaction()):
+        db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
 def authenticate() -> Principal:
     """The principal of this request, or AuthError."""
     header = request.headers.get("Authorization")
@@ -80,6 +98,7 @@ def authenticate() -> Principal:
         credentials = parse_basic(header)
         if credentials is None:
             raise AuthError(401, "invalid_token", "The Basic credentials are malformed.")
+        _read_without_transaction()
         principal = validate_legacy_token(*credentials)
         if principal is None:
             raise AuthError(401, "invalid_token",
@@ -87,6 +106,8 @@ def authenticate() -> Principal:
         return principal
     if scheme == "bearer":
         token = bearer_token(header)
+        if token:
+            _read_without_transaction()
         principal = validate_access_token(token) if token else None
         if principal is None:
             raise AuthError(401, "invalid_token",

@@ -7,7 +7,7 @@ from flask import g, jsonify, request
 from ..core import items
 from ..core.accounts import site_users
 from ..core.errors import ValidationError
-from ..core.grants import AUTH_SITE_TOKEN
+from ..core.grants import AUTH_SITE_TOKEN, Account
 from ..core.models import Item, User
 from ..extensions import db
 from ..web import json_error
@@ -16,7 +16,7 @@ from .authn import token_required
 from .openapi import openapi_document
 
 
-def _user_json(user: User) -> dict:
+def _user_json(user: User | Account) -> dict:
     return {
         "userid": user.id,
         "username": user.username,
@@ -41,7 +41,11 @@ def _item_json(item: Item) -> dict:
 @bp.get("/api/v1/me")
 @token_required
 def me():
-    """Exactly the fields of contract §4: the user (without ``role``) and ``auth``."""
+    """Exactly the fields of contract §4: the user (without ``role``) and ``auth``.
+
+    Everything comes from the validation query (``g.principal.user`` is an
+    ``Account``, site name included): no further query.
+    """
     principal = g.principal
     body = _user_json(principal.user)
     del body["role"]
@@ -72,7 +76,8 @@ def create_item():
     if data is None:
         return json_error(400, "invalid_json", "The body must be a JSON object.")
     try:
-        item = items.create_item(g.principal.user, data)
+        # The item's creator is a relationship: it needs the ORM user, not the Account.
+        item = items.create_item(db.session.get(User, g.principal.user.id), data)
     except ValidationError as exc:
         db.session.rollback()
         return json_error(400, exc.code, exc.message)

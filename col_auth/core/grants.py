@@ -8,10 +8,10 @@ request, on any worker, because validation always reads the database.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import delete, select, update
+from sqlalchemy import and_, bindparam, delete, or_, select, update
 
 from ..extensions import db
 from . import audit, metrics
@@ -19,7 +19,16 @@ from .clock import now
 from .crypto import token_hash
 from .errors import PermissionDenied
 from .ids import SITE_TOKEN_PREFIX, USER_TOKEN_PREFIX, new_guid, parse_guid
-from .models import GRANT_SITE_TOKEN, GRANT_USER_TOKEN, Grant, LegacyApp, Site, Token, User
+from .models import (
+    GRANT_SITE_TOKEN,
+    GRANT_USER_TOKEN,
+    ROLE_SITE_ADMIN,
+    Grant,
+    LegacyApp,
+    Site,
+    Token,
+    User,
+)
 
 # What a request authenticated with a token may call itself (contract §4 ``auth``).
 AUTH_USER_TOKEN = "user_token"
@@ -29,14 +38,90 @@ AUTH_OAUTH = "oauth"
 _LEGACY_PREFIXES = {USER_TOKEN_PREFIX: GRANT_USER_TOKEN, SITE_TOKEN_PREFIX: GRANT_SITE_TOKEN}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
+class SiteRef:
+    """The site of an ``Account``: what /api/v1 shows of it."""
+
+    id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """The user a token-authenticated request runs as, read by the validation query
+    itself: plain values, no ORM object, no further query to show it."""
+
+    id: str
+    username: str
+    full_name: str
+    email: str
+    site_id: str
+    role: str
+    active: bool
+    site: SiteRef
+
+    @property
+    def is_site_admin(self) -> bool:
+        return self.role == ROLE_SITE_ADMIN
+
+
+@dataclass(frozen=True, slots=True)
 class Principal:
     """Who a token-authenticated request runs as, and on what authority."""
 
-    user: User
-    grant: Grant
+    user: Account
+    grant_id: str
     auth: str
     scopes: frozenset[str] = field(default_factory=frozenset)
+
+
+# The validators read these tables with Core statements built once: building a
+# statement and loading ORM objects cost more than the indexed lookup itself.
+_tokens = Token.__table__
+_grants = Grant.__table__
+_users = User.__table__
+_sites = Site.__table__
+
+
+def account_columns(users, sites) -> tuple:
+    """The columns ``account_from`` reads, from ``users`` and ``sites`` (or aliases)."""
+    return (users.c.id, users.c.username, users.c.full_name, users.c.email, users.c.site_id,
+            users.c.role, users.c.active, sites.c.name)
+
+
+def account_from(row, start: int) -> Account:
+    """The ``Account`` in ``row[start:]``, as laid out by ``account_columns``."""
+    uid, username, full_name, email, site_id, role, active, site_name = row[start:start + 8]
+    return Account(uid, username, full_name, email, site_id, role, bool(active),
+                   SiteRef(site_id, site_name))
+
+
+_granter = _users.alias("granter")
+_acting = _users.alias("acting")
+# One indexed lookup for both legacy kinds: the token by its hash (unique index),
+# its grant and granter by primary key, and the user the request acts as by
+# ``username_key`` (unique index): the granter for a user token, any active user
+# of the grant's site for a site token.
+_LEGACY_QUERY = (
+    select(_tokens.c.id, _tokens.c.last_used_at, _grants.c.id, _granter.c.active,
+           _granter.c.role, *account_columns(_acting, _sites))
+    .select_from(_tokens)
+    .join(_grants, _grants.c.id == _tokens.c.grant_id)
+    .join(_granter, _granter.c.id == _grants.c.user_id)
+    .outerjoin(_acting, and_(
+        _acting.c.username_key == bindparam("username_key"),
+        or_(and_(_tokens.c.kind == GRANT_USER_TOKEN, _acting.c.id == _grants.c.user_id),
+            and_(_tokens.c.kind == GRANT_SITE_TOKEN, _acting.c.site_id == _grants.c.site_id,
+                 _acting.c.active.is_(True))),
+    ))
+    .outerjoin(_sites, _sites.c.id == _acting.c.site_id)
+    .where(
+        _tokens.c.token_hash == bindparam("token_hash"),
+        _tokens.c.kind == bindparam("kind"),
+        _tokens.c.revoked_at.is_(None),
+        _grants.c.revoked_at.is_(None),
+    )
+)
 
 
 def issue_legacy_token(user: User, app: LegacyApp, kind: str, ip: str | None = None
@@ -67,6 +152,7 @@ def validate_legacy_token(username: str, token: str) -> Principal | None:
     A user token acts only as the user who authorized it; a site token acts as
     any active user of its site, and only while its granter is still an active
     site administrator (a demoted admin's site tokens stop with the demotion).
+    One indexed query (``_LEGACY_QUERY``).
     """
     kind = prefix = None
     for candidate, candidate_kind in _LEGACY_PREFIXES.items():
@@ -78,54 +164,42 @@ def validate_legacy_token(username: str, token: str) -> Principal | None:
     guid = parse_guid(token[len(prefix):])
     if guid is None:
         return None
-    row = db.session.execute(
-        select(Token, Grant, User)
-        .join(Grant, Token.grant_id == Grant.id)
-        .join(User, Grant.user_id == User.id)
-        .where(
-            Token.token_hash == token_hash(prefix + guid),
-            Token.kind == kind,
-            Token.revoked_at.is_(None),
-            Grant.revoked_at.is_(None),
-        )
-    ).first()
-    if row is None:
-        return None
-    token_row, grant, granter = row
-    if not granter.active:
-        return None
     from .accounts import username_key
 
-    key = username_key(username)
-    if kind == GRANT_USER_TOKEN:
-        if key != granter.username_key:
-            return None
-        acting = granter
-    else:
-        if not granter.is_site_admin:
-            return None
-        acting = db.session.scalar(
-            select(User).where(
-                User.username_key == key, User.site_id == grant.site_id, User.active.is_(True)
-            )
-        )
-        if acting is None:
-            return None
-    touch(grant, token_row)
-    return Principal(user=acting, grant=grant, auth=kind)
+    row = db.session.connection().execute(_LEGACY_QUERY, {
+        "token_hash": token_hash(prefix + guid), "kind": kind,
+        "username_key": username_key(username),
+    }).first()
+    if row is None:
+        return None
+    token_id, last_used_at, grant_id, granter_active, granter_role = row[:5]
+    if not granter_active or row[5] is None:
+        return None  # the granter is inactive, or no such user for this token
+    if kind == GRANT_SITE_TOKEN and granter_role != ROLE_SITE_ADMIN:
+        return None
+    touch(token_id, grant_id, last_used_at)
+    return Principal(user=account_from(row, 5), grant_id=grant_id, auth=kind)
 
 
-def touch(grant: Grant, token_row: Token) -> None:
+def touch(token_id: int, grant_id: str, last_used_at: datetime | None) -> None:
     """Record use, at most once per ``LAST_USED_RESOLUTION`` seconds per token.
 
-    Writing on every request would serialise concurrent requests on one row.
+    Writing on every request would serialise concurrent requests on one row, so
+    the write happens only when ``last_used_at`` (as the validation query read it)
+    is older than the resolution, and is conditional: of requests that all read a
+    stale value at once, one writes and the others change nothing.
     """
     moment = now()
     resolution = timedelta(seconds=current_app.config["LAST_USED_RESOLUTION"])
-    if token_row.last_used_at is not None and moment - token_row.last_used_at < resolution:
+    if last_used_at is not None and moment - last_used_at < resolution:
         return
-    db.session.execute(update(Token).where(Token.id == token_row.id).values(last_used_at=moment))
-    db.session.execute(update(Grant).where(Grant.id == grant.id).values(last_used_at=moment))
+    stale = or_(_tokens.c.last_used_at.is_(None), _tokens.c.last_used_at <= moment - resolution)
+    won = db.session.execute(
+        update(_tokens).where(_tokens.c.id == token_id, stale).values(last_used_at=moment)
+    ).rowcount
+    if won:
+        db.session.execute(
+            update(_grants).where(_grants.c.id == grant_id).values(last_used_at=moment))
     db.session.commit()
 
 

@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from ..extensions import db
 from . import audit, metrics, rfc7636
 from .clock import now
 from .crypto import token_hash
 from .errors import OAuthError, ValidationError
-from .grants import AUTH_OAUTH, Principal, revoke_grant, touch
+from .grants import AUTH_OAUTH, Principal, account_columns, account_from, revoke_grant, touch
 from .models import (
     GRANT_OAUTH,
     TOKEN_ACCESS,
@@ -28,6 +28,7 @@ from .models import (
     AuthorizationCode,
     Grant,
     OAuthClient,
+    Site,
     Token,
     User,
 )
@@ -238,30 +239,41 @@ def _reused_refresh(grant: Grant, client: OAuthClient, rotated_at: datetime | No
                      "The refresh token was already used; the whole grant is revoked.")
 
 
+_tokens, _grants, _users, _sites = (Token.__table__, Grant.__table__, User.__table__,
+                                    Site.__table__)
+# Built once; the token by its hash (unique index), the rest by primary keys.
+_ACCESS_QUERY = (
+    select(_tokens.c.id, _tokens.c.last_used_at, _tokens.c.scope, _grants.c.id,
+           *account_columns(_users, _sites))
+    .select_from(_tokens)
+    .join(_grants, _grants.c.id == _tokens.c.grant_id)
+    .join(_users, _users.c.id == _grants.c.user_id)
+    .join(_sites, _sites.c.id == _users.c.site_id)
+    .where(
+        _tokens.c.token_hash == bindparam("token_hash"),
+        _tokens.c.kind == TOKEN_ACCESS,
+        _tokens.c.revoked_at.is_(None),
+        _grants.c.revoked_at.is_(None),
+        _tokens.c.expires_at > bindparam("now"),
+    )
+)
+
+
 def validate_access_token(access_token: str) -> Principal | None:
     """The principal of a live access token, else None. One indexed query."""
     if not access_token or len(access_token) > 512:
         return None
-    row = db.session.execute(
-        select(Token, Grant, User)
-        .join(Grant, Token.grant_id == Grant.id)
-        .join(User, Grant.user_id == User.id)
-        .where(
-            Token.token_hash == token_hash(access_token),
-            Token.kind == TOKEN_ACCESS,
-            Token.revoked_at.is_(None),
-            Grant.revoked_at.is_(None),
-            Token.expires_at > now(),
-        )
-    ).first()
+    row = db.session.connection().execute(
+        _ACCESS_QUERY, {"token_hash": token_hash(access_token), "now": now()}).first()
     if row is None:
         return None
-    token, grant, user = row
+    token_id, last_used_at, scope, grant_id = row[:4]
+    user = account_from(row, 4)
     if not user.active:
         return None
-    touch(grant, token)
-    return Principal(user=user, grant=grant, auth=AUTH_OAUTH,
-                     scopes=frozenset((token.scope or "").split()))
+    touch(token_id, grant_id, last_used_at)
+    return Principal(user=user, grant_id=grant_id, auth=AUTH_OAUTH,
+                     scopes=frozenset((scope or "").split()))
 
 
 def _find_token(client: OAuthClient, value: str) -> tuple[Token, Grant] | None:

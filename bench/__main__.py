@@ -1,0 +1,5 @@
+"""``python -m bench [--smoke]``: see ``bench.runner``."""
+
+from .runner import main
+
+raise SystemExit(main())
