@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import (
+    Flask,
+    Response,
+    abort,
+    current_app,
+    jsonify,
+    make_response,
+    render_template,
+    request,
+)
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -49,6 +58,29 @@ def with_query(url: str, params: dict[str, str]) -> str:
     extra = urlencode(params)
     query = f"{parts.query}&{extra}" if parts.query else extra
     return urlunsplit(parts._replace(query=query))
+
+
+def read_icon_upload(field) -> bytes | None:
+    """The bytes of an uploaded icon (a Flask-WTF FileField), or None if none was sent.
+
+    Reads one byte past ``ICON_MAX_BYTES``, so an oversized file is refused by the
+    core's size check without being read whole.
+    """
+    upload = field.data
+    if not upload or not getattr(upload, "filename", ""):
+        return None
+    return upload.stream.read(current_app.config["ICON_MAX_BYTES"] + 1)
+
+
+def icon_response(icon: bytes | None, mimetype: str | None) -> Response:
+    """A stored icon, public and briefly cached (consent pages show it before anyone
+    decides); 404 if there is none."""
+    if not icon or not mimetype:
+        abort(404)
+    response = make_response(icon)
+    response.headers["Content-Type"] = mimetype
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
 
 
 def no_store(response: Response) -> Response:

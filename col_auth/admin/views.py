@@ -11,7 +11,6 @@ from __future__ import annotations
 from flask import (
     Response,
     abort,
-    current_app,
     flash,
     make_response,
     redirect,
@@ -25,7 +24,7 @@ from ..core import oauth_clients
 from ..core.errors import CoreError, NotFound
 from ..core.models import ExternalApp, Module, OAuthClient
 from ..extensions import csrf, db, login_manager
-from ..web import no_store
+from ..web import icon_response, no_store, read_icon_upload
 from . import bp
 from .forms import (
     ButtonForm,
@@ -68,14 +67,6 @@ def _external_app(module: Module) -> ExternalApp:
         module.external_app = ExternalApp()
         db.session.flush()
     return module.external_app
-
-
-def _upload(field) -> bytes | None:
-    upload = field.data
-    if not upload or not getattr(upload, "filename", ""):
-        return None
-    # One byte past the limit, so an oversized file is refused unread.
-    return upload.stream.read(current_app.config["ICON_MAX_BYTES"] + 1)
 
 
 def _status(form) -> int:
@@ -131,7 +122,7 @@ def modules():
     if form.validate_on_submit():
         try:
             module = oauth_clients.create_module(
-                form.name.data, form.description.data or "", icon=_upload(form.icon)
+                form.name.data, form.description.data or "", icon=read_icon_upload(form.icon)
             )
         except CoreError as exc:
             db.session.rollback()
@@ -185,11 +176,8 @@ def external_app_icon(module_id: str):
 
 
 def _icon(icon: bytes | None, mimetype: str | None) -> Response:
-    if not icon:
-        abort(404)
-    response = make_response(icon)
-    response.headers["Content-Type"] = mimetype
-    response.headers["Cache-Control"] = "private, max-age=300"
+    response = icon_response(icon, mimetype)
+    response.headers["Cache-Control"] = "private, max-age=300"  # admin pages only
     return response
 
 
@@ -209,7 +197,7 @@ def external_app(module_id: str):
                 use_module_data=form.use_module_data.data,
                 name=form.name.data or "",
                 description=form.description.data or "",
-                icon=_upload(form.icon),
+                icon=read_icon_upload(form.icon),
                 by=current_user,
             )
         except CoreError as exc:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from flask import (
     Response,
     abort,
-    current_app,
     flash,
     make_response,
     redirect,
@@ -19,7 +18,7 @@ from ..core import legacy_apps
 from ..core.errors import CoreError, NotFound, PermissionDenied
 from ..core.models import LegacyApp
 from ..extensions import db
-from ..web import no_store
+from ..web import icon_response, no_store, read_icon_upload
 from . import bp
 from .forms import AppForm, ButtonForm
 
@@ -29,15 +28,6 @@ def _owned(app_token: str) -> LegacyApp:
         return legacy_apps.owned_app(current_user, app_token)
     except (NotFound, PermissionDenied):
         abort(404, "No such app among yours.")
-
-
-def _icon_bytes(form: AppForm) -> bytes | None:
-    upload = form.icon.data
-    if not upload or not getattr(upload, "filename", ""):
-        return None
-    # Read one byte past the limit so an oversized file is refused without
-    # reading all of it.
-    return upload.stream.read(current_app.config["ICON_MAX_BYTES"] + 1)
 
 
 def _secret_page(app: LegacyApp, secret: str, title: str) -> Response:
@@ -64,7 +54,7 @@ def add_app():
                 name=form.name.data,
                 return_url=form.return_url.data,
                 privacy_url=form.privacy_url.data or None,
-                icon=_icon_bytes(form),
+                icon=read_icon_upload(form.icon),
             )
         except CoreError as exc:
             db.session.rollback()
@@ -89,7 +79,7 @@ def edit_app(app_token: str):
                 name=form.name.data,
                 return_url=form.return_url.data,
                 privacy_url=form.privacy_url.data or None,
-                icon=_icon_bytes(form),
+                icon=read_icon_upload(form.icon),
                 remove_icon=form.remove_icon.data,
             )
         except CoreError as exc:
@@ -131,9 +121,6 @@ def regenerate_secret(app_token: str):
 def app_icon(app_token: str):
     """The icon, public because the consent page shows it before anyone decides."""
     app = legacy_apps.find_app(app_token)
-    if app is None or not app.icon:
+    if app is None:
         abort(404)
-    response = make_response(app.icon)
-    response.headers["Content-Type"] = app.icon_mimetype
-    response.headers["Cache-Control"] = "public, max-age=300"
-    return response
+    return icon_response(app.icon, app.icon_mimetype)

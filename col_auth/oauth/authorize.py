@@ -22,7 +22,7 @@ from ..core.models import OAuthClient
 from ..core.oauth_clients import client_is_usable, find_client, parse_scopes, scope_string
 from ..core.oauth_tokens import create_code
 from ..extensions import db
-from ..web import client_ip, error_page, no_store, with_query
+from ..web import client_ip, error_page, icon_response, no_store, with_query
 from . import bp
 from .forms import OAuthConsentForm
 
@@ -227,10 +227,4 @@ def external_app_icon(client_id: str):
     client = find_client(client_id)
     if client is None:
         abort(404)
-    icon, mimetype = client.template.external_app.display_icon
-    if not icon:
-        abort(404)
-    response = make_response(icon)
-    response.headers["Content-Type"] = mimetype
-    response.headers["Cache-Control"] = "public, max-age=300"
-    return response
+    return icon_response(*client.template.external_app.display_icon)
