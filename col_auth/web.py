@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from flask import (
@@ -17,7 +19,10 @@ from flask import (
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from .core.errors import CoreError
 from .extensions import db, login_manager
+
+T = TypeVar("T")
 
 # Pages cannot be framed (clickjacking on consent pages) and load nothing foreign.
 CONTENT_SECURITY_POLICY = (
@@ -58,6 +63,24 @@ def with_query(url: str, params: dict[str, str]) -> str:
     extra = urlencode(params)
     query = f"{parts.query}&{extra}" if parts.query else extra
     return urlunsplit(parts._replace(query=query))
+
+
+def commit_or_form_error(form, change: Callable[[], T]) -> T | None:
+    """Run ``change`` (a call into the core) and commit; on a ``CoreError`` roll back,
+    show its message on ``form`` and return None: nothing half-written."""
+    try:
+        result = change()
+    except CoreError as exc:
+        db.session.rollback()
+        form.form_errors.append(exc.message)
+        return None
+    db.session.commit()
+    return result
+
+
+def form_status(form) -> int:
+    """400 for a form shown again with errors, else 200."""
+    return 400 if form.errors or form.form_errors else 200
 
 
 def read_icon_upload(field) -> bytes | None:

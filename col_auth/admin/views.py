@@ -21,10 +21,16 @@ from flask_login import current_user
 from wtforms.fields import SelectChoice
 
 from ..core import oauth_clients
-from ..core.errors import CoreError, NotFound
+from ..core.errors import NotFound
 from ..core.models import ExternalApp, Module, OAuthClient
 from ..extensions import csrf, db, login_manager
-from ..web import icon_response, no_store, read_icon_upload
+from ..web import (
+    commit_or_form_error,
+    form_status,
+    icon_response,
+    no_store,
+    read_icon_upload,
+)
 from . import bp
 from .forms import (
     ButtonForm,
@@ -67,10 +73,6 @@ def _external_app(module: Module) -> ExternalApp:
         module.external_app = ExternalApp()
         db.session.flush()
     return module.external_app
-
-
-def _status(form) -> int:
-    return 400 if form.errors or form.form_errors else 200
 
 
 def _template_choices(app: ExternalApp) -> list[SelectChoice]:
@@ -120,15 +122,10 @@ def _module_url(module: Module, section: str) -> str:
 def modules():
     form = ModuleForm()
     if form.validate_on_submit():
-        try:
-            module = oauth_clients.create_module(
-                form.name.data, form.description.data or "", icon=read_icon_upload(form.icon)
-            )
-        except CoreError as exc:
-            db.session.rollback()
-            form.form_errors.append(exc.message)
-        else:
-            db.session.commit()
+        module = commit_or_form_error(form, lambda: oauth_clients.create_module(
+            form.name.data, form.description.data or "", icon=read_icon_upload(form.icon)
+        ))
+        if module is not None:
             flash(f"Created module {module.name}.")
             return redirect(url_for("admin.module", module_id=module.id))
     rows = [
@@ -139,7 +136,7 @@ def modules():
         }
         for m in oauth_clients.all_modules()
     ]
-    return render_template("admin/modules.html", rows=rows, form=form), _status(form)
+    return render_template("admin/modules.html", rows=rows, form=form), form_status(form)
 
 
 @bp.route("/modules/<module_id>")
@@ -190,21 +187,16 @@ def external_app(module_id: str):
     app = _external_app(module)
     form = ExternalAppForm()
     if form.validate_on_submit():
-        try:
-            oauth_clients.configure_external_app(
-                app,
-                enabled=form.enabled.data,
-                use_module_data=form.use_module_data.data,
-                name=form.name.data or "",
-                description=form.description.data or "",
-                icon=read_icon_upload(form.icon),
-                by=current_user,
-            )
-        except CoreError as exc:
-            db.session.rollback()
-            form.form_errors.append(exc.message)
-        else:
-            db.session.commit()
+        saved = commit_or_form_error(form, lambda: oauth_clients.configure_external_app(
+            app,
+            enabled=form.enabled.data,
+            use_module_data=form.use_module_data.data,
+            name=form.name.data or "",
+            description=form.description.data or "",
+            icon=read_icon_upload(form.icon),
+            by=current_user,
+        ))
+        if saved is not None:
             flash(f"Saved the external app of {module.name}.")
             return redirect(_module_url(module, "external-app"))
     return _module_page(module, app_form=form, status=400)
@@ -218,15 +210,10 @@ def create_template(module_id: str):
     module = _module(module_id)
     form = TemplateForm()
     if form.validate_on_submit():
-        try:
-            template = oauth_clients.create_template(
-                _external_app(module), form.name.data, form.scopes.data
-            )
-        except CoreError as exc:
-            db.session.rollback()
-            form.form_errors.append(exc.message)
-        else:
-            db.session.commit()
+        template = commit_or_form_error(form, lambda: oauth_clients.create_template(
+            _external_app(module), form.name.data, form.scopes.data
+        ))
+        if template is not None:
             flash(f"Created the template {template.name} ({template.scopes}).")
             return redirect(_module_url(module, "templates"))
     return _module_page(module, template_form=form, status=400)
@@ -241,19 +228,15 @@ def create_client(module_id: str):
     app = _external_app(module)
     form = _client_form(app)
     if form.validate_on_submit():
-        try:
-            client, secret = oauth_clients.create_client(
-                oauth_clients.get_template(app, form.template.data),
-                name=form.name.data,
-                redirect_uris=form.redirect_uri.data,
-                expires_days=form.expires.data,
-                by=current_user,
-            )
-        except CoreError as exc:
-            db.session.rollback()
-            form.form_errors.append(exc.message)
-        else:
-            db.session.commit()
+        created = commit_or_form_error(form, lambda: oauth_clients.create_client(
+            oauth_clients.get_template(app, form.template.data),
+            name=form.name.data,
+            redirect_uris=form.redirect_uri.data,
+            expires_days=form.expires.data,
+            by=current_user,
+        ))
+        if created is not None:
+            client, secret = created
             page = render_template("admin/client_secret.html", module=module, client=client,
                                    secret=secret)
             return no_store(make_response(page))

@@ -15,10 +15,16 @@ from flask import (
 from flask_login import current_user, login_required
 
 from ..core import legacy_apps
-from ..core.errors import CoreError, NotFound, PermissionDenied
+from ..core.errors import NotFound, PermissionDenied
 from ..core.models import LegacyApp
 from ..extensions import db
-from ..web import icon_response, no_store, read_icon_upload
+from ..web import (
+    commit_or_form_error,
+    form_status,
+    icon_response,
+    no_store,
+    read_icon_upload,
+)
 from . import bp
 from .forms import AppForm, ButtonForm
 
@@ -48,22 +54,17 @@ def developer():
 def add_app():
     form = AppForm()
     if form.validate_on_submit():
-        try:
-            app, secret = legacy_apps.register_app(
-                current_user,
-                name=form.name.data,
-                return_url=form.return_url.data,
-                privacy_url=form.privacy_url.data or None,
-                icon=read_icon_upload(form.icon),
-            )
-        except CoreError as exc:
-            db.session.rollback()
-            form.form_errors.append(exc.message)
-        else:
-            db.session.commit()
+        registered = commit_or_form_error(form, lambda: legacy_apps.register_app(
+            current_user,
+            name=form.name.data,
+            return_url=form.return_url.data,
+            privacy_url=form.privacy_url.data or None,
+            icon=read_icon_upload(form.icon),
+        ))
+        if registered is not None:
+            app, secret = registered
             return _secret_page(app, secret, "Your app is registered")
-    status = 400 if form.errors or form.form_errors else 200
-    return render_template("legacy/app_form.html", form=form, app=None), status
+    return render_template("legacy/app_form.html", form=form, app=None), form_status(form)
 
 
 @bp.route("/developer/<app_token>/edit", methods=["GET", "POST"])
@@ -73,24 +74,18 @@ def edit_app(app_token: str):
     form = AppForm(obj=app)
     form.submit.label.text = "Save"
     if form.validate_on_submit():
-        try:
-            legacy_apps.update_app(
-                app,
-                name=form.name.data,
-                return_url=form.return_url.data,
-                privacy_url=form.privacy_url.data or None,
-                icon=read_icon_upload(form.icon),
-                remove_icon=form.remove_icon.data,
-            )
-        except CoreError as exc:
-            db.session.rollback()
-            form.form_errors.append(exc.message)
-        else:
-            db.session.commit()
+        saved = commit_or_form_error(form, lambda: legacy_apps.update_app(
+            app,
+            name=form.name.data,
+            return_url=form.return_url.data,
+            privacy_url=form.privacy_url.data or None,
+            icon=read_icon_upload(form.icon),
+            remove_icon=form.remove_icon.data,
+        ))
+        if saved is not None:
             flash(f"Saved {app.name}.")
             return redirect(url_for("legacy.developer"))
-    status = 400 if form.errors or form.form_errors else 200
-    return render_template("legacy/app_form.html", form=form, app=app), status
+    return render_template("legacy/app_form.html", form=form, app=app), form_status(form)
 
 
 @bp.route("/developer/<app_token>/delete", methods=["POST"])
