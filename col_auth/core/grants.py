@@ -219,6 +219,27 @@ def revoke_grant(grant: Grant, *, by: User | None = None, ip: str | None = None,
                  ip=ip, grant=grant.id, kind=grant.kind, granted_by=grant.user_id, reason=reason)
 
 
+def revoke_grants_where(*conditions, by: User | None = None, reason: str, **detail) -> int:
+    """Stop every live grant matching ``conditions`` (on ``Grant`` columns), and all
+    their tokens, with one UPDATE per table however many there are; one audit row
+    says how many. Returns that number."""
+    moment = now()
+    live = (*conditions, Grant.revoked_at.is_(None))
+    db.session.execute(
+        update(Token)
+        .where(Token.grant_id.in_(select(Grant.id).where(*live)), Token.revoked_at.is_(None))
+        .values(revoked_at=moment)
+    )
+    count = db.session.execute(
+        update(Grant).where(*live).values(revoked_at=moment)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if count:
+        audit.record(audit.GRANTS_REVOKED, user_id=by.id if by else None, reason=reason,
+                     count=count, **detail)
+    return count
+
+
 def delete_grants_of_legacy_app(app: LegacyApp) -> None:
     grant_ids = select(Grant.id).where(Grant.legacy_app_id == app.id)
     db.session.execute(delete(Token).where(Token.grant_id.in_(grant_ids)))

@@ -275,11 +275,10 @@ def authenticate_client(client_id: str | None, secret: str | None) -> OAuthClien
 
 def delete_client(client: OAuthClient, by: User | None = None) -> None:
     """Delete the client and every grant, code and token it had."""
-    from .grants import revoke_grant
+    from .grants import revoke_grants_where
 
-    for grant in db.session.scalars(select(Grant).where(Grant.client_pk == client.id,
-                                                        Grant.revoked_at.is_(None))):
-        revoke_grant(grant, by=by, reason="client_deleted")
+    revoke_grants_where(Grant.client_pk == client.id, by=by, reason="client_deleted",
+                        client_id=client.client_id)
     audit.record(audit.CLIENT_DELETED, user_id=by.id if by else None,
                  client_id=client.client_id, name=client.name)
     db.session.delete(client)
@@ -288,14 +287,11 @@ def delete_client(client: OAuthClient, by: User | None = None) -> None:
 def _revoke_grants_of_app(app: ExternalApp | None, by: User | None, reason: str) -> None:
     if app is None:
         return
-    from .grants import revoke_grant
+    from .grants import revoke_grants_where
 
     template_ids = [t.id for t in app.templates]
     if not template_ids:
         return
     client_ids = select(OAuthClient.id).where(OAuthClient.template_id.in_(template_ids))
-    for grant in db.session.scalars(
-        select(Grant).where(Grant.kind == GRANT_OAUTH, Grant.client_pk.in_(client_ids),
-                            Grant.revoked_at.is_(None))
-    ):
-        revoke_grant(grant, by=by, reason=reason)
+    revoke_grants_where(Grant.kind == GRANT_OAUTH, Grant.client_pk.in_(client_ids), by=by,
+                        reason=reason, module=app.module.name)

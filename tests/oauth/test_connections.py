@@ -79,3 +79,25 @@ def test_disabling_module_or_external_app_or_deleting_client_stops_tokens(app, l
     assert _refresh(live, seeded, fifth["refresh_token"]).status_code == 401
     assert third  # issued before the module was disabled, dead with the rest
     assert _me(live, third["access_token"]) == 401
+
+
+def test_disabling_a_module_revokes_all_its_grants_in_one_audited_step(app, live):
+    import json
+
+    from sqlalchemy import select
+
+    from col_auth.core.models import AuditEvent, Grant
+
+    seeded = seed_client(app)
+    for _ in range(3):
+        _tokens(live, seeded)
+    with app.app_context():
+        module = oauth_clients.get_module_by_name("Sample Module")
+        oauth_clients.set_module_enabled(module, False)
+        db.session.commit()
+        assert all(g.revoked_at is not None for g in db.session.scalars(select(Grant)))
+        rows = list(db.session.scalars(
+            select(AuditEvent).where(AuditEvent.event == "grants_revoked")))
+    assert len(rows) == 1
+    detail = json.loads(rows[0].detail)
+    assert detail["count"] == 3 and detail["reason"] == "module_disabled"
