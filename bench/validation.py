@@ -1,7 +1,7 @@
 """B4: token validation as the Web API runs it, in-process, many calls, p50.
 
-What is timed is ``col_auth.api.authn.authenticate()`` inside the request context
-of a ``GET /api/v1/me``: the header parsed, a database connection taken from the
+What is timed is ``col_auth.http_auth.authenticate(read_authorization(), scope="api")``
+inside the request context of a ``GET /api/v1/me``: the header read and parsed, a database connection taken from the
 pool, the one validation query, the principal built. The request context and
 the session cleanup the request's teardown would do are outside the timing.
 
@@ -19,7 +19,8 @@ import time
 
 from flask import Flask
 
-from col_auth.api.authn import AuthError, authenticate
+from col_auth.core.errors import TokenError
+from col_auth.http_auth import authenticate, read_authorization
 from col_auth.extensions import db
 
 from .seed import Samples, sample
@@ -61,8 +62,8 @@ def _timed(app: Flask, authorization: str) -> int:
     with app.test_request_context("/api/v1/me", headers={"Authorization": authorization}):
         started = time.perf_counter_ns()
         try:
-            authenticate()
-        except AuthError as exc:
+            authenticate(read_authorization(), scope="api")
+        except TokenError as exc:
             raise RuntimeError(f"a seeded live token did not validate: {exc.code}") from exc
         elapsed = time.perf_counter_ns() - started
         db.session.remove()

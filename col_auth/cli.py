@@ -1,21 +1,50 @@
 """The ``col-auth`` command (a Flask CLI group bound to ``create_app``).
 
-Every create verb prints what it made; with ``--json`` as one JSON object.
+Every create verb prints what it made; with ``--json`` as one JSON object. A
+command that changes the store is a ``store_command``: it runs in one
+transaction, committed when it ends, and a core error becomes a usage error
+(``message (code)``, exit 1) with nothing written.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
 from typing import Any
 
 import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
+from sqlalchemy.engine import make_url
 
-from .core.errors import CoreError
+from . import create_app
+from .core import legacy_apps, oauth_clients
+from .core.accounts import create_site as create_site_in_store
+from .core.accounts import create_user as create_user_in_store
+from .core.accounts import find_user, get_site_by_name
+from .core.errors import CoreError, NotFound
+from .core.purge import purge_expired
+from .database import upgrade_database
+from .demo import run_demo
 from .extensions import db
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+
+
+def store_command(command: Callable[..., None]) -> Callable[..., None]:
+    """Run ``command`` in the app context and in one transaction (see the module)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        try:
+            command(*args, **kwargs)
+        except CoreError as exc:
+            db.session.rollback()
+            raise click.ClickException(f"{exc.message} ({exc.code})") from None
+        db.session.commit()
+
+    return with_appcontext(wrapper)
 
 
 def emit(data: dict[str, Any], as_json: bool) -> None:
@@ -28,42 +57,27 @@ def emit(data: dict[str, Any], as_json: bool) -> None:
             click.echo(f"{key}: {value}")
 
 
-def _fail(exc: CoreError) -> None:
-    db.session.rollback()
-    raise click.ClickException(f"{exc.message} ({exc.code})")
-
-
 @click.command("init-db")
 @json_option
 @with_appcontext
 def init_db(as_json: bool) -> None:
     """Create the database if missing and bring its schema up to date."""
-    from .database import upgrade_database
-
     upgrade_database(current_app._get_current_object())
     emit({"database": _safe_url(current_app.config["SQLALCHEMY_DATABASE_URI"]),
           "status": "up to date"}, as_json)
 
 
 def _safe_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
     return make_url(url).render_as_string(hide_password=True)
 
 
 @click.command("create-site")
 @click.argument("name")
 @json_option
-@with_appcontext
+@store_command
 def create_site(name: str, as_json: bool) -> None:
     """Create a site."""
-    from .core.accounts import create_site as create
-
-    try:
-        site = create(name)
-        db.session.commit()
-    except CoreError as exc:
-        _fail(exc)
+    site = create_site_in_store(name)
     emit({"siteid": site.id, "name": site.name}, as_json)
 
 
@@ -76,20 +90,13 @@ def create_site(name: str, as_json: bool) -> None:
 @click.option("--site-admin", is_flag=True, help="Make the user a site administrator.")
 @click.option("--system-admin", is_flag=True, help="Make the user a system administrator.")
 @json_option
-@with_appcontext
+@store_command
 def create_user(username, site_name, password, full_name, email, site_admin, system_admin,
                 as_json) -> None:
     """Create a user of a site."""
-    from .core.accounts import create_user as create
-    from .core.accounts import get_site_by_name
-
-    try:
-        user = create(username, site=get_site_by_name(site_name), password=password,
-                      full_name=full_name, email=email, site_admin=site_admin,
-                      system_admin=system_admin)
-        db.session.commit()
-    except CoreError as exc:
-        _fail(exc)
+    user = create_user_in_store(username, site=get_site_by_name(site_name), password=password,
+                                full_name=full_name, email=email, site_admin=site_admin,
+                                system_admin=system_admin)
     emit({"userid": user.id, "username": user.username, "site": user.site.name,
           "role": user.role, "system_admin": user.is_system_admin}, as_json)
 
@@ -100,39 +107,26 @@ def create_user(username, site_name, password, full_name, email, site_admin, sys
 @click.option("--return-url", required=True)
 @click.option("--privacy-url", default=None)
 @json_option
-@with_appcontext
+@store_command
 def create_app_command(owner, name, return_url, privacy_url, as_json) -> None:
     """Register a legacy app; prints its AppToken and its AppSecret (shown once)."""
-    from .core.accounts import find_user
-    from .core.legacy_apps import register_app
-
     user = find_user(owner)
     if user is None:
-        raise click.ClickException(f"no user named {owner!r} (unknown_user)")
-    try:
-        app, secret = register_app(user, name=name, return_url=return_url,
-                                   privacy_url=privacy_url)
-        db.session.commit()
-    except CoreError as exc:
-        _fail(exc)
-    emit({"app_token": app.app_token, "app_secret": secret, "name": app.name,
-          "return_url": app.return_url}, as_json)
+        raise NotFound("unknown_user", f"no user named {owner!r}")
+    legacy_app, secret = legacy_apps.register_app(user, name=name, return_url=return_url,
+                                                  privacy_url=privacy_url)
+    emit({"app_token": legacy_app.app_token, "app_secret": secret, "name": legacy_app.name,
+          "return_url": legacy_app.return_url}, as_json)
 
 
 @click.command("create-module")
 @click.argument("name")
 @click.option("--description", default="")
 @json_option
-@with_appcontext
+@store_command
 def create_module(name: str, description: str, as_json: bool) -> None:
     """Create a module (its external app stays disabled until a client is made)."""
-    from .core.oauth_clients import create_module as create
-
-    try:
-        module = create(name, description)
-        db.session.commit()
-    except CoreError as exc:
-        _fail(exc)
+    module = oauth_clients.create_module(name, description)
     emit({"module_id": module.id, "name": module.name}, as_json)
 
 
@@ -148,23 +142,17 @@ def create_module(name: str, description: str, as_json: bool) -> None:
               help="Access levels of a template created here.")
 @click.option("--name", default=None, help="Name of the client (default: the template's).")
 @json_option
-@with_appcontext
+@store_command
 def create_client(module_name, template_name, redirect_uris, expires_days, scopes, name,
                   as_json) -> None:
     """Create an OAuth/OIDC client; enables the module's external app and creates the
     template if needed. Prints its client_id and its client_secret (shown once)."""
-    from .core import oauth_clients
-
-    try:
-        module = oauth_clients.get_module_by_name(module_name)
-        app = oauth_clients.ensure_external_app_enabled(module)
-        template = oauth_clients.find_or_create_template(app, template_name, scopes)
-        client, secret = oauth_clients.create_client(
-            template, name=name or template.name, redirect_uris=list(redirect_uris),
-            expires_days=expires_days)
-        db.session.commit()
-    except CoreError as exc:
-        _fail(exc)
+    module = oauth_clients.get_module_by_name(module_name)
+    external_app = oauth_clients.ensure_external_app_enabled(module)
+    template = oauth_clients.find_or_create_template(external_app, template_name, scopes)
+    client, secret = oauth_clients.create_client(
+        template, name=name or template.name, redirect_uris=list(redirect_uris),
+        expires_days=expires_days)
     emit({"client_id": client.client_id, "client_secret": secret, "name": client.name,
           "module": module.name, "template": template.name, "scopes": template.scopes,
           "redirect_uris": client.redirect_uri_list,
@@ -173,14 +161,22 @@ def create_client(module_name, template_name, redirect_uris, expires_days, scope
 
 
 @click.command("purge")
-@click.option("--batch-size", default=1000, show_default=True)
+@click.option("--batch-size", type=int, default=None,
+              help="Rows per batch (default: the PURGE_BATCH_SIZE setting).")
 @json_option
-@with_appcontext
-def purge(batch_size: int, as_json: bool) -> None:
-    """Delete expired codes and tokens, in batches."""
-    from .core.purge import purge_expired
+@store_command
+def purge(batch_size: int | None, as_json: bool) -> None:
+    """Delete expired codes and tokens, in batches (each batch commits by itself)."""
+    size = batch_size or int(current_app.config["PURGE_BATCH_SIZE"])
+    emit(purge_expired(batch_size=size), as_json)
 
-    emit(purge_expired(batch_size=batch_size), as_json)
+
+@click.command("reencrypt-secrets")
+@json_option
+@store_command
+def reencrypt_secrets(as_json: bool) -> None:
+    """Re-encrypt every AppSecret under the first of ENCRYPTION_KEYS (key rotation)."""
+    emit({"reencrypted": legacy_apps.reencrypt_secrets()}, as_json)
 
 
 @click.command("demo")
@@ -190,19 +186,15 @@ def purge(batch_size: int, as_json: bool) -> None:
 @with_appcontext
 def demo(host: str, port: int, sample_port: int) -> None:
     """Create and seed the database if needed, print every login, serve the demo."""
-    from .demo import run_demo
-
     run_demo(current_app._get_current_object(), host=host, port=port, sample_port=sample_port)
 
 
-def register_commands(app: Flask) -> None:
+def register_commands(flask_app: Flask) -> None:
     for command in (init_db, create_site, create_user, create_app_command, create_module,
-                    create_client, purge, demo):
-        app.cli.add_command(command)
+                    create_client, purge, reencrypt_secrets, demo):
+        flask_app.cli.add_command(command)
 
 
 def main() -> None:
     """Entry point of the ``col-auth`` console script."""
-    from . import create_app
-
     FlaskGroup(create_app=lambda: create_app(), help="col_auth administration.")()

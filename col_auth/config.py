@@ -25,6 +25,8 @@ DEFAULTS: dict[str, Any] = {
     "CODE_TTL": 600,
     "ACCESS_TTL": 600,
     "REFRESH_TTL": 1209600,
+    # How long an id_token may be used to sign in with (OIDC Core §2 ``exp``).
+    "ID_TOKEN_TTL": 600,
     # Seconds after a refresh token's rotation during which presenting it again is
     # taken for a concurrent retry, not theft (0: never).
     "REFRESH_GRACE": 0,

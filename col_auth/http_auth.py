@@ -1,21 +1,213 @@
-"""Parsing the ``Authorization: Bearer`` header (RFC 6750 §2.1), shared by the Web
-API and the OAuth2 face's UserInfo endpoint."""
+"""The one reader of the ``Authorization`` header, and the one challenge builder.
+
+Three kinds of credentials arrive in it:
+- ``Basic base64(username:token)`` for the Web API's legacy tokens, read strictly
+  (RFC 7617 §2);
+- ``Basic base64(client_id:client_secret)`` for client authentication at the
+  token endpoints, each part form-encoded before base64 (RFC 6749 §2.3.1);
+- ``Bearer <access_token>`` (RFC 6750 §2.1).
+
+``require_token`` protects a resource (``/api/v1/*``, ``/userinfo``) with the
+schemes and scope it names; a refusal is an ``InvalidToken`` or
+``InsufficientScope`` error, which the blueprint's error handler answers with
+the challenges ``challenges`` builds (RFC 6750 §3, RFC 7235 §4.1).
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
+import time
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any
+from urllib.parse import unquote_plus
 
+from flask import g, request
+
+from .core import metrics
+from .core.errors import CoreError, InsufficientScope, InvalidClient, InvalidToken, TokenError
+from .core.legacy_tokens import validate_legacy_token
+from .core.oauth_tokens import MAX_TOKEN_LENGTH, validate_access_token
+from .core.principals import Principal
+from .database import read_without_transaction
+
+REALM = "col_auth"
+BASIC = "Basic"
+BEARER = "Bearer"
+# Longer credentials are refused before decoding: no token is anywhere near this.
+MAX_CREDENTIALS_LENGTH = 4096
 # b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
 _B64TOKEN = re.compile(r"^[A-Za-z0-9\-._~+/]+=*$")
-MAX_TOKEN_LENGTH = 512
 
 
-def bearer_token(header: str | None) -> str | None:
-    """The token of ``Authorization: Bearer <token>``, or None if absent or malformed."""
+@dataclass(frozen=True, slots=True)
+class Authorization:
+    """The ``Authorization`` header split once: its scheme (lower case) and the rest."""
+
+    scheme: str
+    credentials: str
+
+
+def read_authorization() -> Authorization | None:
+    """This request's ``Authorization`` header, or None if there is none."""
+    header = request.headers.get("Authorization")
+    if not header or not header.strip():
+        return None
+    scheme, _, credentials = header.strip().partition(" ")
+    return Authorization(scheme.lower(), credentials.strip())
+
+
+def _decode_basic(credentials: str) -> tuple[str, str] | None:
+    """The two parts around the first colon of a Basic credential, or None.
+
+    Strict: the base64 must be canonical (no stray characters, exact padding, zero
+    unused bits) and the text UTF-8 without control characters (C0, DEL, C1).
+    """
+    if not credentials or len(credentials) > MAX_CREDENTIALS_LENGTH:
+        return None
+    try:
+        raw = base64.b64decode(credentials, validate=True)
+        text = raw.decode("utf-8")
+    except (binascii.Error, ValueError):
+        return None
+    if base64.b64encode(raw).decode("ascii") != credentials:
+        return None  # non-zero unused bits: another spelling of the same bytes
+    if any(unicodedata.category(ch) == "Cc" for ch in text):
+        return None
+    first, colon, second = text.partition(":")
+    return (first, second) if colon else None
+
+
+def _username_and_token(credentials: str) -> tuple[str, str] | None:
+    pair = _decode_basic(credentials)
+    if pair is None or not pair[0] or not pair[1]:
+        return None  # both parts are required (RFC 7617 §2)
+    return pair
+
+
+def parse_basic(header: str | None) -> tuple[str, str] | None:
+    """``(username, token)`` from an ``Authorization: Basic`` value, or None if
+    malformed."""
     if not header:
         return None
-    scheme, _, token = header.strip().partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token or len(token) > MAX_TOKEN_LENGTH:
+    scheme, _, credentials = header.strip().partition(" ")
+    if scheme.lower() != "basic":
         return None
-    return token if _B64TOKEN.match(token) else None
+    return _username_and_token(credentials.strip())
+
+
+def bearer_token(authorization: Authorization | None) -> str | None:
+    """The token of ``Bearer <token>``, or None if absent or malformed (RFC 6750 §2.1)."""
+    if authorization is None or authorization.scheme != "bearer":
+        return None
+    token = authorization.credentials
+    if not token or len(token) > MAX_TOKEN_LENGTH or not _B64TOKEN.match(token):
+        return None
+    return token
+
+
+def client_basic_credentials() -> tuple[str, str] | None:
+    """``client_secret_basic``: ``(client_id, client_secret)`` from this request's
+    Basic header, each part form-decoded (RFC 6749 §2.3.1); None when the request
+    sends no Basic header; ``InvalidClient`` when it sends a malformed one."""
+    authorization = read_authorization()
+    if authorization is None or authorization.scheme != "basic":
+        return None
+    pair = _decode_basic(authorization.credentials)
+    if pair is None:
+        raise InvalidClient("Malformed Basic client credentials.")
+    return unquote_plus(pair[0]), unquote_plus(pair[1])
+
+
+def challenges(error: CoreError) -> list[str]:
+    """The ``WWW-Authenticate`` values that go with ``error`` (none for most).
+
+    RFC 6750 §3.1: a refused token is answered with a challenge per accepted scheme,
+    naming the error only when credentials were sent; ``insufficient_scope`` names
+    the scope needed. RFC 6749 §5.2: ``invalid_client`` challenges for Basic.
+    """
+    realm = f'realm="{REALM}"'
+    if isinstance(error, InsufficientScope):
+        return [f'{BEARER} {realm}, error="{error.code}", scope="{error.scope}"']
+    if isinstance(error, InvalidToken):
+        values = []
+        for scheme in error.schemes:
+            value = f"{scheme} {realm}"
+            if scheme == BEARER and error.credentials_sent:
+                value += f', error="{error.code}"'
+            values.append(value)
+        return values
+    if isinstance(error, InvalidClient):
+        return [f"{BASIC} {realm}"]
+    return []
+
+
+def _refused(error: TokenError, schemes: tuple[str, ...], sent: bool = True) -> TokenError:
+    error.schemes, error.credentials_sent = schemes, sent
+    return error
+
+
+def authenticate(authorization: Authorization | None,
+                 schemes: tuple[str, ...] = (BASIC, BEARER), scope: str | None = None
+                 ) -> Principal:
+    """The principal of ``authorization`` (see ``read_authorization``), or
+    ``InvalidToken`` / ``InsufficientScope``. ``schemes`` are those the resource
+    accepts; ``scope`` is what an OAuth2 access token must carry."""
+    if authorization is None:
+        names = " or ".join(f"{s} credentials" for s in schemes)
+        raise _refused(InvalidToken(f"Send Authorization: {names}."), schemes, sent=False)
+    if authorization.scheme == "basic" and BASIC in schemes:
+        credentials = _username_and_token(authorization.credentials)
+        if credentials is None:
+            raise _refused(InvalidToken("The Basic credentials are malformed."), schemes)
+        read_without_transaction(request.method)
+        principal = validate_legacy_token(*credentials)
+        if principal is None:
+            raise _refused(InvalidToken(
+                "The token is unknown, revoked, or not valid for this username."), schemes)
+        return principal
+    if authorization.scheme == "bearer" and BEARER in schemes:
+        token = bearer_token(authorization)
+        principal = None
+        if token:
+            read_without_transaction(request.method)
+            principal = validate_access_token(token)
+        if principal is None:
+            raise _refused(InvalidToken(
+                "The access token is malformed, unknown, expired or revoked."), schemes)
+        if scope and scope not in principal.scopes:
+            raise _refused(InsufficientScope(scope), schemes)
+        return principal
+    raise _refused(InvalidToken("Unsupported authorization scheme."), schemes)
+
+
+def require_token(scope: str | None = None, schemes: tuple[str, ...] = (BASIC, BEARER)
+                  ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Run the view with ``g.principal`` set, or raise the refusal for the blueprint's
+    error handler. Counts every validation and its time (``/metrics``)."""
+
+    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            authorization = read_authorization()
+            scheme = authorization.scheme if authorization else "none"
+            label = scheme if scheme in ("basic", "bearer") else "other"
+            started = time.perf_counter()
+            try:
+                g.principal = authenticate(authorization, schemes, scope)
+            except TokenError as exc:
+                metrics.TOKEN_VALIDATIONS.labels(label, exc.code).inc()
+                raise
+            finally:
+                metrics.TOKEN_VALIDATION_SECONDS.labels(label).observe(
+                    time.perf_counter() - started)
+            metrics.TOKEN_VALIDATIONS.labels(label, "ok").inc()
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorator

@@ -55,7 +55,7 @@ def test_upgrade_from_first_migration_keeps_data(backend, tmp_path, instance_dir
                 grant = conn.execute(sa.text(
                     "SELECT kind, client_pk, scope FROM grants WHERE id = 'G1'")).one()
                 assert tuple(grant) == ("user_token", None, None)
-            from col_auth.core.grants import validate_legacy_token
+            from col_auth.core.legacy_tokens import validate_legacy_token
 
             principal = validate_legacy_token("OLD", TOKEN)
             assert principal is not None and principal.user.full_name == "Old Timer"

@@ -27,14 +27,14 @@ def test_readyz_is_503_when_the_database_is_unreachable(backend, instance_dir):
 
 
 def test_metrics_count_requests_validations_and_grants(app, live):
-    from col_auth.core import grants
+    from col_auth.core import legacy_tokens
     from col_auth.core.legacy_apps import find_app
     from col_auth.core.models import User
     from col_auth.extensions import db
 
     s = seed(app)
     with app.app_context():
-        _, token = grants.issue_legacy_token(db.session.get(User, s.member_id),
+        _, token = legacy_tokens.issue_legacy_token(db.session.get(User, s.member_id),
                                              find_app(s.app_token), "user_token")
         db.session.commit()
     requests.get(f"{live.url}/api/v1/me", headers=basic("Member", token), timeout=10)

@@ -2,6 +2,9 @@
 
 from flask import Blueprint
 
+from ..web import errors
+
 bp = Blueprint("accounts", __name__)
+errors.answer_with(bp, errors.page_response)
 
 from . import views  # noqa: E402,F401

@@ -1,4 +1,4 @@
-"""Forms of the accounts pages; every one carries a CSRF token (Flask-WTF)."""
+"""The sign-in form (CSRF token included, Flask-WTF)."""
 
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField, SubmitField
@@ -9,9 +9,3 @@ class LoginForm(FlaskForm):
     username = StringField("Username", validators=[DataRequired(), Length(max=150)])
     password = PasswordField("Password", validators=[DataRequired(), Length(max=1000)])
     submit = SubmitField("Log in")
-
-
-class ConfirmForm(FlaskForm):
-    """A button that changes something: only its CSRF token matters."""
-
-    submit = SubmitField("Revoke")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask import (
-    abort,
     current_app,
     flash,
     redirect,
@@ -17,10 +16,12 @@ from flask_login import current_user, login_required, login_user, logout_user
 from ..core import audit, grants
 from ..core.accounts import authenticate, username_key
 from ..core.clock import now, to_epoch
-from ..extensions import db, limiter
+from ..core.errors import NotFound, PermissionDenied
+from ..extensions import limiter
 from ..web import client_ip, safe_next_url
+from ..web.forms import ButtonForm, require_submitted
 from . import bp
-from .forms import ConfirmForm, LoginForm
+from .forms import LoginForm
 
 
 def _login_limit() -> str:
@@ -43,14 +44,12 @@ def login():
         user = authenticate(form.username.data, form.password.data)
         if user is None:
             audit.record(audit.LOGIN_FAILED, ip=client_ip(), username=form.username.data[:150])
-            db.session.commit()
             form.password.errors.append("Unknown username or wrong password.")
         else:
             login_user(user)
             # When the user authenticated: the id_token's auth_time (OIDC Core §2).
             session["auth_time"] = to_epoch(now())
             audit.record(audit.LOGIN, user_id=user.id, site_id=user.site_id, ip=client_ip())
-            db.session.commit()
             return redirect(next_url)
     status = 200 if not form.errors else 400
     return render_template("accounts/login.html", form=form), status
@@ -60,10 +59,9 @@ def login():
 def logout():
     """GET asks, POST (with its CSRF token) logs out: a link on another site cannot
     sign a user out."""
-    form = ConfirmForm()
+    form = ButtonForm()
     if request.method == "POST":
-        if not form.validate_on_submit():
-            abort(400, "The form expired. Go back and try again.")
+        require_submitted(form)
         logout_user()
         session.pop("auth_time", None)
         return redirect(url_for("accounts.login"))
@@ -78,7 +76,7 @@ def profile():
     return render_template(
         "accounts/profile.html",
         connections=grants.connections_of(current_user),
-        form=ConfirmForm(),
+        form=ButtonForm(),
     )
 
 
@@ -92,11 +90,12 @@ def revoke_connection(grant_id: str):
 @login_required
 def site_authorized_apps():
     if not current_user.is_site_admin:
-        abort(403, "Only site administrators can see the site's authorized apps.")
+        raise PermissionDenied("site_admin_required",
+                               "Only site administrators can see the site's authorized apps.")
     return render_template(
         "accounts/site_authorized_apps.html",
         site_tokens=grants.site_tokens_of(current_user.site),
-        form=ConfirmForm(),
+        form=ButtonForm(),
     )
 
 
@@ -107,13 +106,10 @@ def revoke_site_token(grant_id: str):
 
 
 def _revoke(grant_id: str, back: str):
-    form = ConfirmForm()
-    if not form.validate_on_submit():
-        abort(400, "The form expired. Go back and try again.")
+    require_submitted(ButtonForm())
     grant = grants.get_grant(grant_id)
     if grant is None or not grants.may_revoke(current_user, grant):
-        abort(404, "No such connection.")
+        raise NotFound("unknown_connection", "No such connection.")
     grants.revoke_grant(grant, by=current_user, ip=client_ip())
-    db.session.commit()
     flash("Revoked. Every token of that connection has stopped working.")
     return redirect(back)

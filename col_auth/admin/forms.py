@@ -18,35 +18,20 @@ from wtforms import (
     SubmitField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, Length, Optional, ValidationError
+from wtforms.validators import DataRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from ..core.oauth_clients import SUPPORTED_SCOPES
-
-
-def printable(multiline: bool = False):
-    """Refuse control characters: PostgreSQL cannot store NUL, and no name needs any.
-
-    ``oauth_clients`` lets them through; until it refuses them itself, this keeps
-    them a form error (400) instead of a database error (500).
-    """
-    allowed = "\r\n\t" if multiline else ""
-
-    def check(form, field) -> None:
-        value = field.data or ""
-        if any((ord(ch) < 32 or ord(ch) == 127) and ch not in allowed for ch in value):
-            raise ValidationError("Control characters are not allowed.")
-
-    return check
+from ..web.forms import storable
 
 
 class ModuleForm(FlaskForm):
     """The "Create module" form."""
 
     name = StringField("Name", id="module-name",
-                       validators=[DataRequired(), Length(max=200), printable()])
+                       validators=[DataRequired(), Length(max=200), storable()])
     description = TextAreaField("Description", id="module-description",
-                                validators=[printable(multiline=True)])
+                                validators=[storable(multiline=True)])
     icon = FileField("Icon", id="module-icon")
     submit = SubmitField("Create module", id="module-submit")
 
@@ -65,9 +50,9 @@ class ExternalAppForm(FlaskForm):
     enabled = BooleanField("Enable", id="app-enabled")
     use_module_data = BooleanField("Use main module data", id="app-use-module-data",
                                    default=True)
-    name = StringField("Name", id="app-name", validators=[Length(max=200), printable()])
+    name = StringField("Name", id="app-name", validators=[Length(max=200), storable()])
     description = TextAreaField("Description", id="app-description",
-                                validators=[printable(multiline=True)])
+                                validators=[storable(multiline=True)])
     icon = FileField("Icon", id="app-icon")
     submit = SubmitField("Save", id="app-submit")
 
@@ -76,7 +61,7 @@ class TemplateForm(FlaskForm):
     """An OAuth2/OIDC client template: a name and its access levels."""
 
     name = StringField("Name", id="template-name",
-                       validators=[DataRequired(), Length(max=200), printable()])
+                       validators=[DataRequired(), Length(max=200), storable()])
     scopes = SelectMultipleField(
         "Access levels",
         id="template-scopes",
@@ -105,14 +90,8 @@ class ClientForm(FlaskForm):
     """The "Create OAuth/OIDC client" form; the view fills in the template choices."""
 
     name = StringField("Name", id="client-name",
-                       validators=[DataRequired(), Length(max=200), printable()])
+                       validators=[DataRequired(), Length(max=200), storable()])
     template = SelectField("Template", id="client-template", validators=[DataRequired()])
     redirect_uri = MultiValueField("Redirect URI", id="client-redirect-uri")
     expires = IntegerField("Expires (days)", id="client-expires", validators=[Optional()])
     submit = SubmitField("Create OAuth/OIDC client", id="client-submit")
-
-
-class ButtonForm(FlaskForm):
-    """A button that changes something: only its CSRF token matters."""
-
-    submit = SubmitField("Confirm")

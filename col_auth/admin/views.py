@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from flask import (
     Response,
-    abort,
     flash,
     make_response,
     redirect,
@@ -21,19 +20,13 @@ from flask_login import current_user
 from wtforms.fields import SelectChoice
 
 from ..core import oauth_clients
-from ..core.errors import NotFound
+from ..core.errors import CoreError, NotFound, PermissionDenied, ValidationError
 from ..core.models import ExternalApp, Module, OAuthClient
-from ..extensions import csrf, db, login_manager
-from ..web import (
-    commit_or_form_error,
-    form_status,
-    icon_response,
-    no_store,
-    read_icon_upload,
-)
+from ..extensions import csrf, login_manager
+from ..web import errors, form_status, icon_response, no_store, read_icon_upload, show_on_form
+from ..web.forms import ButtonForm
 from . import bp
 from .forms import (
-    ButtonForm,
     ClientForm,
     ExternalAppForm,
     ModuleForm,
@@ -45,6 +38,7 @@ from .forms import (
 # administrator gets 403 (or the login page) whatever they post; CSRF is then
 # checked by hand for everyone who may go on.
 csrf.exempt(bp)
+errors.answer_with(bp, errors.page_response)
 
 
 @bp.before_request
@@ -52,7 +46,8 @@ def require_system_admin():
     if not current_user.is_authenticated:
         return login_manager.unauthorized()
     if not current_user.is_system_admin:
-        abort(403, "Only system administrators can use the administration pages.")
+        raise PermissionDenied("system_admin_required",
+                               "Only system administrators can use the administration pages.")
     csrf.protect()
     return None
 
@@ -61,49 +56,45 @@ def require_system_admin():
 
 
 def _module(module_id: str) -> Module:
-    try:
-        return oauth_clients.get_module(module_id)
-    except NotFound:
-        abort(404, "No such module.")
+    return oauth_clients.get_module(module_id)
 
 
 def _external_app(module: Module) -> ExternalApp:
-    """The module's external app (every module made by the core has one)."""
+    """The module's external app: ``create_module`` gives every module one."""
     if module.external_app is None:
-        module.external_app = ExternalApp()
-        db.session.flush()
+        raise NotFound("unknown_external_app", "This module has no external app.")
     return module.external_app
 
 
-def _template_choices(app: ExternalApp) -> list[SelectChoice]:
+def _template_choices(external_app: ExternalApp) -> list[SelectChoice]:
     """Each template with its scopes next to its name, e.g. "Sample (openid api)"."""
     return [SelectChoice(t.id, f"{t.name} ({t.scopes})", render_kw={"data-scopes": t.scopes})
-            for t in app.templates]
+            for t in external_app.templates]
 
 
-def _client_form(app: ExternalApp, **kwargs) -> ClientForm:
+def _client_form(external_app: ExternalApp, **kwargs) -> ClientForm:
     form = ClientForm(**kwargs)
-    form.template.choices = _template_choices(app)
+    form.template.choices = _template_choices(external_app)
     return form
 
 
 def _module_page(module: Module, *, status: int = 200, **forms) -> tuple[str, int]:
     """The module page; the form that was posted (if any) comes in ``forms`` with its
     errors, every other form is blank (``formdata=None``: not the request's fields)."""
-    app = _external_app(module)
+    external_app = _external_app(module)
     if "app_form" not in forms:
         forms["app_form"] = ExternalAppForm(
             formdata=None,
-            data={"enabled": app.enabled, "use_module_data": app.use_module_data,
-                  "name": app.name, "description": app.description},
+            data={"enabled": external_app.enabled, "use_module_data": external_app.use_module_data,
+                  "name": external_app.name, "description": external_app.description},
         )
     forms.setdefault("template_form", TemplateForm(formdata=None))
-    forms.setdefault("client_form", _client_form(app, formdata=None))
+    forms.setdefault("client_form", _client_form(external_app, formdata=None))
     page = render_template(
         "admin/module.html",
         module=module,
-        external_app=app,
-        clients=oauth_clients.clients_of(app),
+        external_app=external_app,
+        clients=oauth_clients.clients_of(external_app),
         state_form=ModuleStateForm(formdata=None),
         button_form=ButtonForm(formdata=None),
         **forms,
@@ -122,10 +113,12 @@ def _module_url(module: Module, section: str) -> str:
 def modules():
     form = ModuleForm()
     if form.validate_on_submit():
-        module = commit_or_form_error(form, lambda: oauth_clients.create_module(
-            form.name.data, form.description.data or "", icon=read_icon_upload(form.icon)
-        ))
-        if module is not None:
+        try:
+            module = oauth_clients.create_module(form.name.data, form.description.data or "",
+                                                 icon=read_icon_upload(form.icon))
+        except CoreError as exc:
+            show_on_form(form, exc)
+        else:
             flash(f"Created module {module.name}.")
             return redirect(url_for("admin.module", module_id=module.id))
     rows = [
@@ -149,10 +142,9 @@ def module_state(module_id: str):
     module = _module(module_id)
     form = ModuleStateForm()
     if not (form.enable.data or form.disable.data):
-        abort(400, "Choose Enable or Disable.")
+        raise ValidationError("invalid_request", "Choose Enable or Disable.")
     enabled = bool(form.enable.data)
     oauth_clients.set_module_enabled(module, enabled, by=current_user)
-    db.session.commit()
     if enabled:
         flash(f"Enabled {module.name}.")
     else:
@@ -184,19 +176,22 @@ def _icon(icon: bytes | None, mimetype: str | None) -> Response:
 @bp.route("/modules/<module_id>/external-app", methods=["POST"])
 def external_app(module_id: str):
     module = _module(module_id)
-    app = _external_app(module)
+    external_app = _external_app(module)
     form = ExternalAppForm()
     if form.validate_on_submit():
-        saved = commit_or_form_error(form, lambda: oauth_clients.configure_external_app(
-            app,
-            enabled=form.enabled.data,
-            use_module_data=form.use_module_data.data,
-            name=form.name.data or "",
-            description=form.description.data or "",
-            icon=read_icon_upload(form.icon),
-            by=current_user,
-        ))
-        if saved is not None:
+        try:
+            oauth_clients.configure_external_app(
+                external_app,
+                enabled=form.enabled.data,
+                use_module_data=form.use_module_data.data,
+                name=form.name.data or "",
+                description=form.description.data or "",
+                icon=read_icon_upload(form.icon),
+                by=current_user,
+            )
+        except CoreError as exc:
+            show_on_form(form, exc)
+        else:
             flash(f"Saved the external app of {module.name}.")
             return redirect(_module_url(module, "external-app"))
     return _module_page(module, app_form=form, status=400)
@@ -210,10 +205,12 @@ def create_template(module_id: str):
     module = _module(module_id)
     form = TemplateForm()
     if form.validate_on_submit():
-        template = commit_or_form_error(form, lambda: oauth_clients.create_template(
-            _external_app(module), form.name.data, form.scopes.data
-        ))
-        if template is not None:
+        try:
+            template = oauth_clients.create_template(_external_app(module), form.name.data,
+                                                     form.scopes.data)
+        except CoreError as exc:
+            show_on_form(form, exc)
+        else:
             flash(f"Created the template {template.name} ({template.scopes}).")
             return redirect(_module_url(module, "templates"))
     return _module_page(module, template_form=form, status=400)
@@ -225,18 +222,20 @@ def create_template(module_id: str):
 @bp.route("/modules/<module_id>/clients", methods=["POST"])
 def create_client(module_id: str):
     module = _module(module_id)
-    app = _external_app(module)
-    form = _client_form(app)
+    external_app = _external_app(module)
+    form = _client_form(external_app)
     if form.validate_on_submit():
-        created = commit_or_form_error(form, lambda: oauth_clients.create_client(
-            oauth_clients.get_template(app, form.template.data),
-            name=form.name.data,
-            redirect_uris=form.redirect_uri.data,
-            expires_days=form.expires.data,
-            by=current_user,
-        ))
-        if created is not None:
-            client, secret = created
+        try:
+            client, secret = oauth_clients.create_client(
+                oauth_clients.get_template(external_app, form.template.data),
+                name=form.name.data,
+                redirect_uris=form.redirect_uri.data,
+                expires_days=form.expires.data,
+                by=current_user,
+            )
+        except CoreError as exc:
+            show_on_form(form, exc)
+        else:
             page = render_template("admin/client_secret.html", module=module, client=client,
                                    secret=secret)
             return no_store(make_response(page))
@@ -246,7 +245,7 @@ def create_client(module_id: str):
 def _client_of(module: Module, client_id: str) -> OAuthClient:
     client = oauth_clients.find_client(client_id)
     if client is None or client.template.external_app.module_id != module.id:
-        abort(404, "No such client in this module.")
+        raise NotFound("unknown_client", "No such client in this module.")
     return client
 
 
@@ -256,6 +255,5 @@ def delete_client(module_id: str, client_id: str):
     client = _client_of(module, client_id)
     name = client.name
     oauth_clients.delete_client(client, by=current_user)
-    db.session.commit()
     flash(f"Deleted the client {name}; every token it had has stopped working.")
     return redirect(_module_url(module, "tokens"))

@@ -6,14 +6,16 @@ from flask import g, jsonify, request
 
 from ..core import items
 from ..core.accounts import site_users
-from ..core.errors import ValidationError
-from ..core.grants import AUTH_SITE_TOKEN, Account
+from ..core.errors import PermissionDenied, ValidationError
 from ..core.models import Item, User
+from ..core.principals import AUTH_SITE_TOKEN, Account
 from ..extensions import db
-from ..web import json_error
+from ..http_auth import require_token
 from . import bp
-from .authn import token_required
 from .openapi import openapi_document
+
+# The scope an OAuth2 access token needs for /api/v1 (contract §4).
+API_SCOPE = "api"
 
 
 def _user_json(user: User | Account) -> dict:
@@ -39,7 +41,7 @@ def _item_json(item: Item) -> dict:
 
 
 @bp.get("/api/v1/me")
-@token_required
+@require_token(scope=API_SCOPE)
 def me():
     """Exactly the fields of contract §4: the user (without ``role``) and ``auth``.
 
@@ -54,33 +56,30 @@ def me():
 
 
 @bp.get("/api/v1/site/users")
-@token_required
+@require_token(scope=API_SCOPE)
 def site_users_view():
     principal = g.principal
     if principal.auth != AUTH_SITE_TOKEN and not principal.user.is_site_admin:
-        return json_error(403, "site_admin_required",
-                          "Only site administrators or a site token may list the site's users.")
+        raise PermissionDenied(
+            "site_admin_required",
+            "Only site administrators or a site token may list the site's users.")
     return jsonify(users=[_user_json(u) for u in site_users(principal.user.site_id)])
 
 
 @bp.get("/api/v1/items")
-@token_required
+@require_token(scope=API_SCOPE)
 def list_items():
     return jsonify(items=[_item_json(i) for i in items.items_of(g.principal.user.site)])
 
 
 @bp.post("/api/v1/items")
-@token_required
+@require_token(scope=API_SCOPE)
 def create_item():
     data = request.get_json(force=True, silent=True)
     if data is None:
-        return json_error(400, "invalid_json", "The body must be a JSON object.")
-    try:
-        # The item's creator is a relationship: it needs the ORM user, not the Account.
-        item = items.create_item(db.session.get(User, g.principal.user.id), data)
-    except ValidationError as exc:
-        db.session.rollback()
-        return json_error(400, exc.code, exc.message)
+        raise ValidationError("invalid_json", "The body must be a JSON object.")
+    # The item's creator is a relationship: it needs the ORM user, not the Account.
+    item = items.create_item(db.session.get(User, g.principal.user.id), data)
     return jsonify(_item_json(item)), 201
 
 

@@ -24,10 +24,10 @@ def username_key(username: str) -> str:
 def create_site(name: str) -> Site:
     name = name.strip()
     if not name or len(name) > 200:
-        raise ValidationError("a site needs a name (200 characters at most)", "invalid_name")
+        raise ValidationError("invalid_name", "a site needs a name (200 characters at most)")
     check_text(name, "the site name", code="invalid_name")
     if db.session.scalar(select(Site).where(Site.name == name)):
-        raise Conflict(f"a site named {name!r} exists already", "site_exists")
+        raise Conflict("site_exists", f"a site named {name!r} exists already")
     site = Site(name=name)
     db.session.add(site)
     db.session.flush()
@@ -37,7 +37,7 @@ def create_site(name: str) -> Site:
 def get_site_by_name(name: str) -> Site:
     site = db.session.scalar(select(Site).where(Site.name == name.strip()))
     if site is None:
-        raise NotFound(f"no site named {name!r}", "unknown_site")
+        raise NotFound("unknown_site", f"no site named {name!r}")
     return site
 
 
@@ -54,12 +54,12 @@ def create_user(
     username = username.strip()
     if not username or ":" in username or not is_storable(username) or len(username) > 150:
         # A colon would make "Basic base64(username:token)" ambiguous.
-        raise ValidationError("a username must be non-empty and have no colon", "invalid_username")
+        raise ValidationError("invalid_username", "a username must be non-empty and have no colon")
     if not password:
-        raise ValidationError("a password is required", "invalid_password")
+        raise ValidationError("invalid_password", "a password is required")
     key = username_key(username)
     if db.session.scalar(select(User).where(User.username_key == key)):
-        raise Conflict(f"the username {username!r} is taken", "username_taken")
+        raise Conflict("username_taken", f"the username {username!r} is taken")
     user = User(
         username=username,
         username_key=key,

@@ -1,37 +1,136 @@
-"""Errors the core raises: a stable code for machines and a message for a person."""
+"""The one error model: every refusal is a ``CoreError`` with a stable ``code`` for
+machines, a ``message`` for a person, and the ``status`` a protocol face answers with.
+
+The core raises these and knows nothing of how they are shown: each blueprint
+registers one handler (``col_auth.web.errors``) that turns any of them into JSON,
+an error page, or a redirect back to a client, so no view maps an error by hand.
+
+Categories take the code as their first argument (``ValidationError("invalid_name",
+"…")``); the protocol errors fix their code in the class, as the RFCs name them
+(``InvalidGrant("…")``), like Authlib's ``OAuth2Error`` subclasses.
+"""
 
 from __future__ import annotations
 
 
 class CoreError(Exception):
-    code = "error"
+    """A refused request or command: ``code``, ``message``, ``status``."""
 
-    def __init__(self, message: str, code: str | None = None) -> None:
+    code = "error"
+    status = 400
+
+    def __init__(self, code: str | None, message: str) -> None:
         super().__init__(message)
-        self.message = message
         if code is not None:
             self.code = code
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.code})"
+
+
+# --- categories: the code says which rule was broken ----------------------------------
 
 
 class ValidationError(CoreError):
+    """The input breaks a rule: nothing was stored."""
+
     code = "invalid_request"
-
-
-class NotFound(CoreError):
-    code = "not_found"
-
-
-class Conflict(CoreError):
-    code = "conflict"
 
 
 class PermissionDenied(CoreError):
     code = "forbidden"
+    status = 403
 
 
-class OAuthError(CoreError):
-    """An OAuth2 error with its RFC 6749 §5.2 code (``invalid_grant``, ``invalid_scope``…)."""
+class NotFound(CoreError):
+    code = "not_found"
+    status = 404
 
-    def __init__(self, code: str, message: str, status: int = 400) -> None:
-        super().__init__(message, code)
-        self.status = status
+
+class Conflict(CoreError):
+    code = "conflict"
+    status = 409
+
+
+# --- protocol errors: the class is the code --------------------------------------------
+
+
+class ProtocolError(CoreError):
+    """An error whose code a specification names; the class fixes it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(None, message)
+
+
+class OAuthError(ProtocolError):
+    """RFC 6749 §4.1.2.1 and §5.2 errors.
+
+    ``redirect_uri`` is set only once the client and its redirect URI are known to
+    be good (§4.1.2.1): the error then goes back to the client with ``state``;
+    without it the error is shown here and nothing is redirected.
+    """
+
+    redirect_uri: str | None = None
+    state: str | None = None
+
+    def to_client(self, redirect_uri: str, state: str | None) -> OAuthError:
+        self.redirect_uri, self.state = redirect_uri, state
+        return self
+
+
+class InvalidRequest(OAuthError):
+    code = "invalid_request"
+
+
+class InvalidClient(OAuthError):
+    """§5.2: 401, with a ``WWW-Authenticate`` challenge for the scheme the client may use."""
+
+    code = "invalid_client"
+    status = 401
+
+
+class InvalidGrant(OAuthError):
+    code = "invalid_grant"
+
+
+class UnsupportedGrantType(OAuthError):
+    code = "unsupported_grant_type"
+
+
+class InvalidScope(OAuthError):
+    code = "invalid_scope"
+
+
+class UnsupportedResponseType(OAuthError):
+    code = "unsupported_response_type"
+
+
+class AccessDenied(OAuthError):
+    code = "access_denied"
+    status = 403
+
+
+class TokenError(ProtocolError):
+    """RFC 6750 §3.1 errors of a protected resource. ``schemes`` are the
+    authorization schemes the resource accepts, for its challenges."""
+
+    schemes: tuple[str, ...] = ("Bearer",)
+    # Whether the request carried credentials: without any, the challenge names no
+    # error (§3.1).
+    credentials_sent = True
+    scope: str | None = None
+
+
+class InvalidToken(TokenError):
+    code = "invalid_token"
+    status = 401
+
+
+class InsufficientScope(TokenError):
+    code = "insufficient_scope"
+    status = 403
+
+    def __init__(self, scope: str) -> None:
+        super().__init__(f"The access token lacks the {scope!r} scope.")
+        self.scope = scope

@@ -19,20 +19,20 @@ _FIELDS = {"title", "body"}
 def validate_item(data: Any) -> tuple[str, str]:
     """``(title, body)`` from decoded JSON, or ValidationError naming the bad field."""
     if not isinstance(data, dict):
-        raise ValidationError("the body must be a JSON object", "invalid_json")
+        raise ValidationError("invalid_json", "the body must be a JSON object")
     unknown = sorted(set(data) - _FIELDS)
     if unknown:
-        raise ValidationError(f"unknown field(s): {', '.join(unknown)}", "invalid_field")
+        raise ValidationError("invalid_field", f"unknown field(s): {', '.join(unknown)}")
     title = data.get("title")
     if not isinstance(title, str) or not title.strip():
-        raise ValidationError("title must be a non-empty string", "invalid_field")
+        raise ValidationError("invalid_field", "title must be a non-empty string")
     if len(title) > TITLE_MAX:
-        raise ValidationError(f"title must be at most {TITLE_MAX} characters", "invalid_field")
+        raise ValidationError("invalid_field", f"title must be at most {TITLE_MAX} characters")
     body = data.get("body", "")
     if not isinstance(body, str):
-        raise ValidationError("body must be a string", "invalid_field")
+        raise ValidationError("invalid_field", "body must be a string")
     if len(body) > BODY_MAX:
-        raise ValidationError(f"body must be at most {BODY_MAX} characters", "invalid_field")
+        raise ValidationError("invalid_field", f"body must be at most {BODY_MAX} characters")
     check_text(title, "title")
     check_text(body, "body", multiline=True)
     return title.strip(), body
@@ -42,7 +42,7 @@ def create_item(user: User, data: Any) -> Item:
     title, body = validate_item(data)
     item = Item(site_id=user.site_id, created_by=user, title=title, body=body)
     db.session.add(item)
-    db.session.commit()
+    db.session.flush()
     return item
 
 

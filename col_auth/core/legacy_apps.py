@@ -10,18 +10,12 @@ from . import audit
 from .clock import now
 from .crypto import SecretBox
 from .errors import NotFound, PermissionDenied, ValidationError
+from .grants import delete_grants_of_legacy_app
+from .icons import sniff_icon
 from .ids import APP_TOKEN_PREFIX, SECRET_KEY_PREFIX, new_guid, parse_guid, strip_prefix
 from .models import LegacyApp, User
 from .text import check_text
 from .urls import split_absolute_url
-
-_ICON_SIGNATURES = {
-    b"\x89PNG\r\n\x1a\n": "image/png",
-    b"\xff\xd8\xff": "image/jpeg",
-    b"GIF87a": "image/gif",
-    b"GIF89a": "image/gif",
-}
-
 
 NAME_REQUIRED = "Application Name is required (200 characters at most)"
 
@@ -41,21 +35,10 @@ def check_absolute_url(url: str, field: str) -> str:
     return url
 
 
-def sniff_icon(data: bytes) -> str:
-    """The icon's MIME type from its first bytes; PNG, JPEG and GIF only."""
-    limit = current_app.config["ICON_MAX_BYTES"]
-    if len(data) > limit:
-        raise ValidationError(f"the icon must be at most {limit // 1024} KiB", "icon_too_large")
-    for signature, mimetype in _ICON_SIGNATURES.items():
-        if data.startswith(signature):
-            return mimetype
-    raise ValidationError("the icon must be a PNG, JPEG or GIF image", "invalid_icon")
-
-
 def _app_name(name: str | None) -> str:
     name = (name or "").strip()
     if not name or len(name) > 200:
-        raise ValidationError(NAME_REQUIRED, "invalid_name")
+        raise ValidationError("invalid_name", NAME_REQUIRED)
     return check_text(name, "Application Name", code="invalid_name")
 
 
@@ -71,10 +54,10 @@ def register_app(
     privacy_url: str | None = None,
     icon: bytes | None = None,
 ) -> tuple[LegacyApp, str]:
-    """Register an app; returns it and its AppSecret, which is never shown again."""
+    """Register a legacy app; returns it and its AppSecret, which is never shown again."""
     name = _app_name(name)
     secret = _new_secret()
-    app = LegacyApp(
+    legacy_app = LegacyApp(
         app_token=new_guid(),
         owner=owner,
         name=name,
@@ -83,16 +66,17 @@ def register_app(
         secret_ciphertext=secret_box().encrypt(secret),
     )
     if icon:
-        app.icon_mimetype = sniff_icon(icon)
-        app.icon = icon
-    db.session.add(app)
+        legacy_app.icon_mimetype = sniff_icon(icon)
+        legacy_app.icon = icon
+    db.session.add(legacy_app)
     db.session.flush()
-    audit.record(audit.APP_REGISTERED, user_id=owner.id, site_id=owner.site_id, app=app.app_token)
-    return app, secret
+    audit.record(audit.APP_REGISTERED, user_id=owner.id, site_id=owner.site_id,
+                 app=legacy_app.app_token)
+    return legacy_app, secret
 
 
 def update_app(
-    app: LegacyApp,
+    legacy_app: LegacyApp,
     *,
     name: str,
     return_url: str,
@@ -104,43 +88,42 @@ def update_app(
     return_url = check_absolute_url(return_url, "Return URL")
     privacy_url = check_absolute_url(privacy_url, "Privacy URL") if privacy_url else None
     mimetype = sniff_icon(icon) if icon else None
-    app.name, app.return_url, app.privacy_url = name, return_url, privacy_url
+    legacy_app.name, legacy_app.return_url, legacy_app.privacy_url = name, return_url, privacy_url
     if icon:
-        app.icon, app.icon_mimetype = icon, mimetype
+        legacy_app.icon, legacy_app.icon_mimetype = icon, mimetype
     elif remove_icon:
-        app.icon, app.icon_mimetype = None, None
-    app.updated_at = now()
-    audit.record(audit.APP_UPDATED, user_id=app.owner_id, site_id=app.owner.site_id,
-                 app=app.app_token)
-    return app
+        legacy_app.icon, legacy_app.icon_mimetype = None, None
+    legacy_app.updated_at = now()
+    audit.record(audit.APP_UPDATED, user_id=legacy_app.owner_id,
+                 site_id=legacy_app.owner.site_id, app=legacy_app.app_token)
+    return legacy_app
 
 
-def regenerate_secret(app: LegacyApp) -> str:
+def regenerate_secret(legacy_app: LegacyApp) -> str:
     """A new AppSecret; packets signed with the old one stop verifying at once."""
     secret = _new_secret()
-    app.secret_ciphertext = secret_box().encrypt(secret)
-    app.updated_at = now()
+    legacy_app.secret_ciphertext = secret_box().encrypt(secret)
+    legacy_app.updated_at = now()
     audit.record(
-        audit.APP_SECRET_REGENERATED, user_id=app.owner_id, site_id=app.owner.site_id,
-        app=app.app_token,
+        audit.APP_SECRET_REGENERATED, user_id=legacy_app.owner_id,
+        site_id=legacy_app.owner.site_id,
+        app=legacy_app.app_token,
     )
     return secret
 
 
-def delete_app(app: LegacyApp) -> None:
+def delete_app(legacy_app: LegacyApp) -> None:
     """Delete the app and, with it, every grant and token it was given."""
     audit.record(
-        audit.APP_DELETED, user_id=app.owner_id, site_id=app.owner.site_id,
-        app=app.app_token, name=app.name,
+        audit.APP_DELETED, user_id=legacy_app.owner_id, site_id=legacy_app.owner.site_id,
+        app=legacy_app.app_token, name=legacy_app.name,
     )
-    from .grants import delete_grants_of_legacy_app
-
-    delete_grants_of_legacy_app(app)
-    db.session.delete(app)
+    delete_grants_of_legacy_app(legacy_app)
+    db.session.delete(legacy_app)
 
 
-def app_secret(app: LegacyApp) -> str:
-    return secret_box().decrypt(app.secret_ciphertext)
+def app_secret(legacy_app: LegacyApp) -> str:
+    return secret_box().decrypt(legacy_app.secret_ciphertext)
 
 
 def parse_app_token(text: str | None) -> str | None:
@@ -167,9 +150,20 @@ def apps_of(owner: User) -> list[LegacyApp]:
 
 def owned_app(owner: User, app_token: str) -> LegacyApp:
     """The owner's app with this AppToken; NotFound or PermissionDenied otherwise."""
-    app = find_app(app_token)
-    if app is None:
-        raise NotFound("no such app", "unknown_app")
-    if app.owner_id != owner.id:
-        raise PermissionDenied("this app belongs to someone else", "not_owner")
-    return app
+    legacy_app = find_app(app_token)
+    if legacy_app is None:
+        raise NotFound("unknown_app", "no such app")
+    if legacy_app.owner_id != owner.id:
+        raise PermissionDenied("not_owner", "this app belongs to someone else")
+    return legacy_app
+
+
+def reencrypt_secrets() -> int:
+    """Re-encrypt every AppSecret under the newest of ``ENCRYPTION_KEYS`` (after a new
+    key was put in front), so the old key can then be removed. Returns how many."""
+    box = secret_box()
+    count = 0
+    for legacy_app in db.session.scalars(select(LegacyApp).order_by(LegacyApp.id)):
+        legacy_app.secret_ciphertext = box.rotate(legacy_app.secret_ciphertext)
+        count += 1
+    return count

@@ -6,6 +6,7 @@ tokens are SHA-256 hashes, AppSecrets are Fernet ciphertext.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 from flask_login import UserMixin
@@ -289,8 +290,6 @@ class OAuthClient(db.Model):
 
     @property
     def redirect_uri_list(self) -> list[str]:
-        import json
-
         return json.loads(self.redirect_uris)
 
 

@@ -21,8 +21,9 @@ from ..extensions import db
 from . import audit
 from .clock import now
 from .errors import Conflict, NotFound, ValidationError
+from .grants import revoke_grants_where
+from .icons import sniff_icon
 from .ids import new_guid
-from .legacy_apps import sniff_icon
 from .models import (
     GRANT_OAUTH,
     ClientTemplate,
@@ -46,7 +47,7 @@ MAX_REDIRECT_URIS = 20
 def _name(value: str | None, what: str) -> str:
     value = (value or "").strip()
     if not value or len(value) > 200:
-        raise ValidationError(f"{what} is required (200 characters at most)", "invalid_name")
+        raise ValidationError("invalid_name", f"{what} is required (200 characters at most)")
     return check_text(value, what, code="invalid_name")
 
 
@@ -56,7 +57,7 @@ def _name(value: str | None, what: str) -> str:
 def create_module(name: str, description: str = "", icon: bytes | None = None) -> Module:
     name = _name(name, "Name")
     if db.session.scalar(select(Module).where(Module.name == name)):
-        raise Conflict(f"a module named {name!r} exists already", "module_exists")
+        raise Conflict("module_exists", f"a module named {name!r} exists already")
     description = check_text((description or "").strip(), "Description",
                              code="invalid_description", multiline=True)
     module = Module(name=name, description=description)
@@ -71,14 +72,14 @@ def create_module(name: str, description: str = "", icon: bytes | None = None) -
 def get_module(module_id: str) -> Module:
     module = db.session.get(Module, module_id)
     if module is None:
-        raise NotFound("no such module", "unknown_module")
+        raise NotFound("unknown_module", "no such module")
     return module
 
 
 def get_module_by_name(name: str) -> Module:
     module = db.session.scalar(select(Module).where(Module.name == name.strip()))
     if module is None:
-        raise NotFound(f"no module named {name!r}", "unknown_module")
+        raise NotFound("unknown_module", f"no module named {name!r}")
     return module
 
 
@@ -93,11 +94,11 @@ def set_module_enabled(module: Module, enabled: bool, by: User | None = None) ->
                      user_id=by.id if by else None, module=module.name)
     module.enabled = enabled
     if not enabled:
-        _revoke_grants_of_app(module.external_app, by, reason="module_disabled")
+        _revoke_grants_of_external_app(module.external_app, by, reason="module_disabled")
 
 
 def configure_external_app(
-    app: ExternalApp,
+    external_app: ExternalApp,
     *,
     enabled: bool,
     use_module_data: bool = True,
@@ -109,27 +110,27 @@ def configure_external_app(
     """The "External App" tab: enable it, and its own name/description/icon if
     "Use main module data" is unchecked."""
     if not use_module_data:
-        app.name = _name(name, "Name")
-        app.description = check_text((description or "").strip(), "Description",
+        external_app.name = _name(name, "Name")
+        external_app.description = check_text((description or "").strip(), "Description",
                                      code="invalid_description", multiline=True)
         if icon:
-            app.icon_mimetype, app.icon = sniff_icon(icon), icon
-    app.use_module_data = use_module_data
-    was_enabled = app.enabled
+            external_app.icon_mimetype, external_app.icon = sniff_icon(icon), icon
+    external_app.use_module_data = use_module_data
+    was_enabled = external_app.enabled
     if was_enabled != enabled:
         audit.record(audit.EXTERNAL_APP_ENABLED if enabled else audit.EXTERNAL_APP_DISABLED,
-                     user_id=by.id if by else None, module=app.module.name)
-    app.enabled = enabled
+                     user_id=by.id if by else None, module=external_app.module.name)
+    external_app.enabled = enabled
     if was_enabled and not enabled:
-        _revoke_grants_of_app(app, by, reason="external_app_disabled")
-    return app
+        _revoke_grants_of_external_app(external_app, by, reason="external_app_disabled")
+    return external_app
 
 
 def ensure_external_app_enabled(module: Module) -> ExternalApp:
-    app = module.external_app or ExternalApp(module=module)
-    app.enabled = True
-    db.session.add(app)
-    return app
+    external_app = module.external_app or ExternalApp(module=module)
+    external_app.enabled = True
+    db.session.add(external_app)
+    return external_app
 
 
 # --- templates --------------------------------------------------------------------
@@ -140,7 +141,7 @@ def parse_scopes(scopes: str | list[str] | tuple[str, ...] | None) -> frozenset[
     items = scopes.split() if isinstance(scopes, str) else list(scopes or [])
     unknown = sorted(set(items) - set(SUPPORTED_SCOPES))
     if unknown:
-        raise ValidationError(f"unknown access level(s): {', '.join(unknown)}", "invalid_scope")
+        raise ValidationError("invalid_scope", f"unknown access level(s): {', '.join(unknown)}")
     return frozenset(items)
 
 
@@ -149,31 +150,32 @@ def scope_string(scopes) -> str:
     return " ".join(s for s in SUPPORTED_SCOPES if s in set(scopes))
 
 
-def create_template(app: ExternalApp, name: str, scopes) -> ClientTemplate:
+def create_template(external_app: ExternalApp, name: str, scopes) -> ClientTemplate:
     name = _name(name, "Name")
     chosen = parse_scopes(scopes)
     if not chosen:
-        raise ValidationError("choose at least one access level", "invalid_scope")
-    if any(t.name == name for t in app.templates):
-        raise Conflict(f"a template named {name!r} exists already", "template_exists")
-    template = ClientTemplate(external_app=app, name=name, scopes=scope_string(chosen))
+        raise ValidationError("invalid_scope", "choose at least one access level")
+    if any(t.name == name for t in external_app.templates):
+        raise Conflict("template_exists", f"a template named {name!r} exists already")
+    template = ClientTemplate(external_app=external_app, name=name,
+                              scopes=scope_string(chosen))
     db.session.add(template)
     db.session.flush()
     return template
 
 
-def get_template(app: ExternalApp, template_id: str) -> ClientTemplate:
-    for template in app.templates:
+def get_template(external_app: ExternalApp, template_id: str) -> ClientTemplate:
+    for template in external_app.templates:
         if template.id == template_id:
             return template
-    raise NotFound("no such template", "unknown_template")
+    raise NotFound("unknown_template", "no such template")
 
 
-def find_or_create_template(app: ExternalApp, name: str, scopes) -> ClientTemplate:
-    for template in app.templates:
+def find_or_create_template(external_app: ExternalApp, name: str, scopes) -> ClientTemplate:
+    for template in external_app.templates:
         if template.name == name.strip():
             return template
-    return create_template(app, name, scopes)
+    return create_template(external_app, name, scopes)
 
 
 # --- clients ----------------------------------------------------------------------
@@ -194,10 +196,10 @@ def check_redirect_uri(uri: str) -> str:
     uri = (uri or "").strip()
     parts = split_absolute_url(uri, "Redirect URI", "invalid_redirect_uri")
     if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
-        raise ValidationError(f"{uri!r}: http is allowed only for localhost",
-                              "invalid_redirect_uri")
+        raise ValidationError("invalid_redirect_uri",
+                              f"{uri!r}: http is allowed only for localhost")
     if parts.fragment or "#" in uri:
-        raise ValidationError(f"{uri!r} must not have a fragment", "invalid_redirect_uri")
+        raise ValidationError("invalid_redirect_uri", f"{uri!r} must not have a fragment")
     return uri
 
 
@@ -213,14 +215,14 @@ def create_client(
     name = _name(name, "Name")
     uris = [check_redirect_uri(u) for u in redirect_uris if (u or "").strip()]
     if not uris:
-        raise ValidationError("at least one Redirect URI is required", "invalid_redirect_uri")
+        raise ValidationError("invalid_redirect_uri", "at least one Redirect URI is required")
     if len(uris) > MAX_REDIRECT_URIS:
-        raise ValidationError(f"at most {MAX_REDIRECT_URIS} redirect URIs",
-                              "invalid_redirect_uri")
+        raise ValidationError("invalid_redirect_uri",
+                              f"at most {MAX_REDIRECT_URIS} redirect URIs")
     expires_at: datetime | None = None
     if expires_days is not None:
         if not 1 <= int(expires_days) <= 36500:
-            raise ValidationError("Expires must be between 1 and 36500 days", "invalid_expires")
+            raise ValidationError("invalid_expires", "Expires must be between 1 and 36500 days")
         expires_at = now() + timedelta(days=int(expires_days))
     secret = secrets.token_urlsafe(32)
     client = OAuthClient(
@@ -238,8 +240,8 @@ def create_client(
     return client, secret
 
 
-def clients_of(app: ExternalApp) -> list[OAuthClient]:
-    template_ids = [t.id for t in app.templates]
+def clients_of(external_app: ExternalApp) -> list[OAuthClient]:
+    template_ids = [t.id for t in external_app.templates]
     if not template_ids:
         return []
     return list(db.session.scalars(
@@ -275,8 +277,6 @@ def authenticate_client(client_id: str | None, secret: str | None) -> OAuthClien
 
 def delete_client(client: OAuthClient, by: User | None = None) -> None:
     """Delete the client and every grant, code and token it had."""
-    from .grants import revoke_grants_where
-
     revoke_grants_where(Grant.client_pk == client.id, by=by, reason="client_deleted",
                         client_id=client.client_id)
     audit.record(audit.CLIENT_DELETED, user_id=by.id if by else None,
@@ -284,14 +284,13 @@ def delete_client(client: OAuthClient, by: User | None = None) -> None:
     db.session.delete(client)
 
 
-def _revoke_grants_of_app(app: ExternalApp | None, by: User | None, reason: str) -> None:
-    if app is None:
+def _revoke_grants_of_external_app(external_app: ExternalApp | None, by: User | None,
+                                   reason: str) -> None:
+    if external_app is None:
         return
-    from .grants import revoke_grants_where
-
-    template_ids = [t.id for t in app.templates]
+    template_ids = [t.id for t in external_app.templates]
     if not template_ids:
         return
     client_ids = select(OAuthClient.id).where(OAuthClient.template_id.in_(template_ids))
     revoke_grants_where(Grant.kind == GRANT_OAUTH, Grant.client_pk.in_(client_ids), by=by,
-                        reason=reason, module=app.module.name)
+                        reason=reason, module=external_app.module.name)

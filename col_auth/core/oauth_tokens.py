@@ -3,7 +3,11 @@
 Every rule that must hold across many workers is enforced by the database:
 a code is redeemed and a refresh token rotated by one conditional UPDATE, so of
 any number of concurrent attempts exactly one wins (RFC 6749 §4.1.2, §10.5;
-RFC 9700 §4.14.2). Tokens are opaque random strings stored as SHA-256 hashes.
+RFC 9700 §4.14.2). The conditional UPDATE comes before anything else is
+written, and the step commits at once (``own_transaction``): a loser has
+written nothing, and a replay's revocation stands although the request fails.
+Tokens are opaque random strings stored as SHA-256 hashes. Revocation and
+introspection are in ``rfc7009`` and ``rfc7662``.
 """
 
 from __future__ import annotations
@@ -19,8 +23,8 @@ from ..extensions import db
 from . import audit, metrics, rfc7636
 from .clock import now
 from .crypto import token_hash
-from .errors import OAuthError, ValidationError
-from .grants import AUTH_OAUTH, Principal, account_columns, account_from, revoke_grant, touch
+from .errors import InvalidGrant, InvalidScope, ValidationError
+from .grants import revoke_grant
 from .models import (
     GRANT_OAUTH,
     TOKEN_ACCESS,
@@ -33,8 +37,12 @@ from .models import (
     User,
 )
 from .oauth_clients import parse_scopes, scope_string
+from .principals import AUTH_OAUTH, Principal, account_columns, account_from, touch
+from .transaction import own_transaction
 
 ACCESS_PREFIX = "col_at_"
+# Longer values are no token of ours and are refused before hashing.
+MAX_TOKEN_LENGTH = 512
 REFRESH_PREFIX = "col_rt_"
 
 
@@ -115,59 +123,62 @@ def redeem_code(client: OAuthClient, code: str, redirect_uri: str | None,
     row = db.session.scalar(select(AuthorizationCode).where(
         AuthorizationCode.code_hash == token_hash(code or "")))
     if row is None or row.client_pk != client.id:
-        raise OAuthError("invalid_grant", "The code is unknown or was issued to another client.")
+        raise InvalidGrant("The code is unknown or was issued to another client.")
     if row.used_at is not None:
         _code_replayed(row.id, client, ip)
     if row.expires_at <= moment:
-        raise OAuthError("invalid_grant", "The code has expired.")
+        raise InvalidGrant("The code has expired.")
     if redirect_uri != row.redirect_uri:
-        raise OAuthError("invalid_grant",
-                         "redirect_uri must be the one of the authorization request.")
+        raise InvalidGrant("redirect_uri must be the one of the authorization request.")
     if row.code_challenge:
         if not rfc7636.verify(code_verifier, row.code_challenge):
-            raise OAuthError("invalid_grant", "code_verifier does not match the code_challenge.")
+            raise InvalidGrant("code_verifier does not match the code_challenge.")
     elif code_verifier is not None:
         # A verifier for a code issued without a challenge is a downgrade attempt
         # (RFC 9700 §4.8.2).
-        raise OAuthError("invalid_grant", "This code was issued without a code_challenge.")
+        raise InvalidGrant("This code was issued without a code_challenge.")
     user = db.session.get(User, row.user_id)
     if user is None or not user.active:
-        raise OAuthError("invalid_grant", "The user who granted this code is no longer active.")
+        raise InvalidGrant("The user who granted this code is no longer active.")
 
-    grant = Grant(kind=GRANT_OAUTH, user_id=user.id, site_id=user.site_id, client_pk=client.id,
-                  scope=row.scope, auth_time=row.auth_time, created_at=moment)
-    db.session.add(grant)
-    db.session.flush()
-    won = db.session.execute(
-        update(AuthorizationCode)
-        .where(AuthorizationCode.id == row.id, AuthorizationCode.used_at.is_(None))
-        .values(used_at=moment, grant_id=grant.id)
-    ).rowcount
+    with own_transaction():
+        won = db.session.execute(
+            update(AuthorizationCode)
+            .where(AuthorizationCode.id == row.id, AuthorizationCode.used_at.is_(None))
+            .values(used_at=moment)
+        ).rowcount
+        if won == 1:
+            grant = Grant(kind=GRANT_OAUTH, user_id=user.id, site_id=user.site_id,
+                          client_pk=client.id, scope=row.scope, auth_time=row.auth_time,
+                          created_at=moment)
+            db.session.add(grant)
+            db.session.flush()
+            db.session.execute(update(AuthorizationCode).where(AuthorizationCode.id == row.id)
+                               .values(grant_id=grant.id))
+            access, refresh_token, expires_in = _issue_pair(
+                grant, client, access_scope=row.scope, refresh_scope=row.scope, moment=moment)
+            audit.record(audit.OAUTH_GRANTED, user_id=user.id, site_id=user.site_id, ip=ip,
+                         client_id=client.client_id, grant=grant.id, scope=row.scope)
     if won != 1:
-        db.session.rollback()
+        # Another attempt redeemed it first (its transaction has committed: the
+        # UPDATE above waited for it), so this is a second use.
         _code_replayed(row.id, client, ip)
-    access, refresh, expires_in = _issue_pair(grant, client, access_scope=row.scope,
-                                              refresh_scope=row.scope, moment=moment)
-    audit.record(audit.OAUTH_GRANTED, user_id=user.id, site_id=user.site_id, ip=ip,
-                 client_id=client.client_id, grant=grant.id, scope=row.scope)
     metrics.GRANTS.labels("oauth", GRANT_OAUTH).inc()
-    db.session.commit()
-    return IssuedTokens(access, refresh, expires_in, row.scope, grant, row.nonce)
+    return IssuedTokens(access, refresh_token, expires_in, row.scope, grant, row.nonce)
 
 
 def _code_replayed(code_id: int, client: OAuthClient, ip: str | None):
     """A second use: refuse it and revoke what the first use issued (RFC 6749 §4.1.2)."""
-    db.session.rollback()
-    grant_id = db.session.scalar(select(AuthorizationCode.grant_id)
-                                 .where(AuthorizationCode.id == code_id))
-    grant = db.session.get(Grant, grant_id) if grant_id else None
-    if grant is not None:
-        revoke_grant(grant, reason="code_replay", ip=ip)
-    audit.record(audit.CODE_REPLAY, ip=ip, client_id=client.client_id, grant=grant_id,
-                 site_id=grant.site_id if grant else None)
+    with own_transaction():
+        grant_id = db.session.scalar(select(AuthorizationCode.grant_id)
+                                     .where(AuthorizationCode.id == code_id))
+        grant = db.session.get(Grant, grant_id) if grant_id else None
+        if grant is not None:
+            revoke_grant(grant, reason="code_replay", ip=ip)
+        audit.record(audit.CODE_REPLAY, ip=ip, client_id=client.client_id, grant=grant_id,
+                     site_id=grant.site_id if grant else None)
     metrics.REPLAYS.labels("code").inc()
-    db.session.commit()
-    raise OAuthError("invalid_grant", "The code was already used; its tokens are revoked.")
+    raise InvalidGrant("The code was already used; its tokens are revoked.")
 
 
 def refresh(client: OAuthClient, refresh_token: str, scope: str | None,
@@ -179,72 +190,71 @@ def refresh(client: OAuthClient, refresh_token: str, scope: str | None,
         select(Token, Grant).join(Grant, Token.grant_id == Grant.id)
         .where(Token.token_hash == token_hash(refresh_token or ""), Token.kind == TOKEN_REFRESH)
     ).first()
-    if row is None or row[1].client_pk != client.id:
-        raise OAuthError("invalid_grant",
-                         "The refresh token is unknown or was issued to another client.")
-    token, grant = row
+    if row is None or row.Grant.client_pk != client.id:
+        raise InvalidGrant("The refresh token is unknown or was issued to another client.")
+    token, grant = row.Token, row.Grant
     if grant.revoked_at is not None or token.revoked_at is not None:
-        raise OAuthError("invalid_grant", "The refresh token has been revoked.")
+        raise InvalidGrant("The refresh token has been revoked.")
     if token.expires_at is not None and token.expires_at <= moment:
-        raise OAuthError("invalid_grant", "The refresh token has expired.")
+        raise InvalidGrant("The refresh token has expired.")
     refresh_scope = token.scope or grant.scope or ""
     access_scope = refresh_scope
     if scope is not None:
         try:
             requested = parse_scopes(scope)
         except ValidationError as exc:
-            raise OAuthError("invalid_scope", exc.message) from exc
+            raise InvalidScope(exc.message) from exc
         if not requested or not requested <= set(refresh_scope.split()):
             # §6: the scope MUST NOT include any scope not originally granted.
-            raise OAuthError("invalid_scope", "A refresh may only narrow the granted scope.")
+            raise InvalidScope("A refresh may only narrow the granted scope.")
         access_scope = scope_string(requested)
-
-    if token.rotated_at is None:
-        won = db.session.execute(
-            update(Token).where(Token.id == token.id, Token.rotated_at.is_(None))
-            .values(rotated_at=moment)
-        ).rowcount
-        if won != 1:
-            db.session.rollback()
-            rotated_at = db.session.scalar(select(Token.rotated_at).where(Token.id == token.id))
-            _reused_refresh(grant, client, rotated_at, moment, ip)
-    else:
-        _reused_refresh(grant, client, token.rotated_at, moment, ip)
-
     user = db.session.get(User, grant.user_id)
     if user is None or not user.active:
-        db.session.rollback()
-        raise OAuthError("invalid_grant", "The user who granted this is no longer active.")
-    access, new_refresh, expires_in = _issue_pair(grant, client, access_scope=access_scope,
-                                                  refresh_scope=refresh_scope, moment=moment)
-    db.session.commit()
+        raise InvalidGrant("The user who granted this is no longer active.")
+
+    rotated_at = token.rotated_at
+    with own_transaction():
+        if rotated_at is None:
+            won = db.session.execute(
+                update(Token).where(Token.id == token.id, Token.rotated_at.is_(None))
+                .values(rotated_at=moment)
+            ).rowcount
+            if won != 1:  # a concurrent refresh rotated it first (and has committed)
+                rotated_at = db.session.scalar(select(Token.rotated_at)
+                                               .where(Token.id == token.id))
+        if rotated_at is None or _within_grace(rotated_at, moment):
+            access, new_refresh, expires_in = _issue_pair(
+                grant, client, access_scope=access_scope, refresh_scope=refresh_scope,
+                moment=moment)
+    if rotated_at is not None and not _within_grace(rotated_at, moment):
+        _reused_refresh(grant.id, client, ip)
     return IssuedTokens(access, new_refresh, expires_in, access_scope, grant)
 
 
-def _reused_refresh(grant: Grant, client: OAuthClient, rotated_at: datetime | None,
-                    moment: datetime, ip: str | None) -> None:
-    """A rotated refresh token presented again: a retry within ``REFRESH_GRACE``
-    seconds is answered; anything later is theft, and the whole chain dies."""
+def _within_grace(rotated_at: datetime, moment: datetime) -> bool:
+    """A rotated refresh token presented again within ``REFRESH_GRACE`` seconds is a
+    concurrent retry, answered; later it is theft."""
     grace = timedelta(seconds=int(current_app.config["REFRESH_GRACE"]))
-    if rotated_at is not None and grace and moment - rotated_at <= grace:
-        return
-    db.session.rollback()
-    grant = db.session.get(Grant, grant.id)
-    revoke_grant(grant, reason="refresh_replay", ip=ip)
-    audit.record(audit.REFRESH_REPLAY, ip=ip, site_id=grant.site_id,
-                 client_id=client.client_id, grant=grant.id)
+    return bool(grace) and moment - rotated_at <= grace
+
+
+def _reused_refresh(grant_id: str, client: OAuthClient, ip: str | None) -> None:
+    """A rotated refresh token presented again after the grace: the whole chain dies."""
+    with own_transaction():
+        grant = db.session.get(Grant, grant_id)
+        revoke_grant(grant, reason="refresh_replay", ip=ip)
+        audit.record(audit.REFRESH_REPLAY, ip=ip, site_id=grant.site_id,
+                     client_id=client.client_id, grant=grant.id)
     metrics.REPLAYS.labels("refresh").inc()
-    db.session.commit()
-    raise OAuthError("invalid_grant",
-                     "The refresh token was already used; the whole grant is revoked.")
+    raise InvalidGrant("The refresh token was already used; the whole grant is revoked.")
 
 
 _tokens, _grants, _users, _sites = (Token.__table__, Grant.__table__, User.__table__,
                                     Site.__table__)
 # Built once; the token by its hash (unique index), the rest by primary keys.
 _ACCESS_QUERY = (
-    select(_tokens.c.id, _tokens.c.last_used_at, _tokens.c.scope, _grants.c.id,
-           *account_columns(_users, _sites))
+    select(_tokens.c.id.label("token_id"), _tokens.c.last_used_at, _tokens.c.scope,
+           _grants.c.id.label("grant_id"), *account_columns(_users, _sites))
     .select_from(_tokens)
     .join(_grants, _grants.c.id == _tokens.c.grant_id)
     .join(_users, _users.c.id == _grants.c.user_id)
@@ -261,73 +271,24 @@ _ACCESS_QUERY = (
 
 def validate_access_token(access_token: str) -> Principal | None:
     """The principal of a live access token, else None. One indexed query."""
-    if not access_token or len(access_token) > 512:
+    if not access_token or len(access_token) > MAX_TOKEN_LENGTH:
         return None
     row = db.session.connection().execute(
         _ACCESS_QUERY, {"token_hash": token_hash(access_token), "now": now()}).first()
-    if row is None:
+    if row is None or not row.account_active:
         return None
-    token_id, last_used_at, scope, grant_id = row[:4]
-    user = account_from(row, 4)
-    if not user.active:
-        return None
-    touch(token_id, grant_id, last_used_at)
-    return Principal(user=user, grant_id=grant_id, auth=AUTH_OAUTH,
-                     scopes=frozenset((scope or "").split()))
+    touch(row.token_id, row.grant_id, row.last_used_at)
+    return Principal(user=account_from(row), grant_id=row.grant_id, auth=AUTH_OAUTH,
+                     scopes=frozenset((row.scope or "").split()))
 
 
-def _find_token(client: OAuthClient, value: str) -> tuple[Token, Grant] | None:
-    """A token of this client's (access or refresh), else None."""
-    if not value or len(value) > 512:
+def find_client_token(client: OAuthClient, value: str) -> tuple[Token, Grant] | None:
+    """A token of this client's (access or refresh), else None: what revocation
+    (RFC 7009) and introspection (RFC 7662) look up."""
+    if not value or len(value) > MAX_TOKEN_LENGTH:
         return None
     row = db.session.execute(
         select(Token, Grant).join(Grant, Token.grant_id == Grant.id)
         .where(Token.token_hash == token_hash(value), Grant.client_pk == client.id)
     ).first()
-    return (row[0], row[1]) if row else None
-
-
-def revoke_token(client: OAuthClient, value: str, ip: str | None = None) -> None:
-    """RFC 7009 §2.1: a refresh token takes its whole grant with it; an access token
-    goes alone. A token that is unknown or another client's changes nothing."""
-    found = _find_token(client, value)
-    if found is None:
-        return
-    token, grant = found
-    if token.kind == TOKEN_REFRESH:
-        revoke_grant(grant, reason="client_revocation", ip=ip)
-    elif token.revoked_at is None:
-        token.revoked_at = now()
-        audit.record(audit.TOKEN_REVOKED, ip=ip, site_id=grant.site_id,
-                     client_id=client.client_id, grant=grant.id, kind=token.kind)
-    db.session.commit()
-
-
-def introspect(client: OAuthClient, value: str) -> dict:
-    """RFC 7662 §2.2: ``{"active": false}`` for anything not live or not this client's."""
-    found = _find_token(client, value)
-    if found is None:
-        return {"active": False}
-    token, grant = found
-    moment = now()
-    if (token.revoked_at is not None or grant.revoked_at is not None
-            or (token.expires_at is not None and token.expires_at <= moment)
-            or (token.kind == TOKEN_REFRESH and token.rotated_at is not None)):
-        return {"active": False}
-    user = db.session.get(User, grant.user_id)
-    if user is None or not user.active:
-        return {"active": False}
-    from .clock import to_epoch
-
-    return {
-        "active": True,
-        "scope": token.scope or "",
-        "client_id": client.client_id,
-        "username": user.username,
-        "token_type": "Bearer" if token.kind == TOKEN_ACCESS else "refresh_token",
-        "exp": to_epoch(token.expires_at) if token.expires_at else None,
-        "iat": to_epoch(token.created_at),
-        "sub": user.id,
-        "aud": client.client_id,
-        "iss": current_app.config["ISSUER"],
-    }
+    return (row.Token, row.Grant) if row else None

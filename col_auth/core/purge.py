@@ -1,4 +1,8 @@
-"""Deleting what has expired, in batches, so a huge table never loads into memory."""
+"""Deleting what has expired, in batches, so a huge table never loads into memory.
+
+Each batch commits by itself (``own_transaction``): a purge holds its locks for
+one batch at a time, and one stopped half-way keeps what it had done.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from sqlalchemy import delete, select
 from ..extensions import db
 from .clock import now
 from .models import AuthorizationCode, Token
+from .transaction import own_transaction
 
 
 def _delete_in_batches(model, condition, batch_size: int, max_batches: int | None = None
@@ -21,13 +26,13 @@ def _delete_in_batches(model, condition, batch_size: int, max_batches: int | Non
         ids = list(db.session.scalars(select(model.id).where(condition).limit(batch_size)))
         if not ids:
             return total
-        db.session.execute(delete(model).where(model.id.in_(ids)))
-        db.session.commit()
+        with own_transaction():
+            db.session.execute(delete(model).where(model.id.in_(ids)))
         total += len(ids)
     return total
 
 
-def purge_expired(batch_size: int = 1000, max_batches: int | None = None) -> dict[str, int]:
+def purge_expired(batch_size: int, max_batches: int | None = None) -> dict[str, int]:
     """Delete expired codes and tokens; returns how many rows of each kind went.
 
     An expired code can no longer be redeemed, so its row is no longer needed to

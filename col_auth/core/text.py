@@ -26,5 +26,5 @@ def is_storable(value: str, multiline: bool = False) -> bool:
 def check_text(value: str, field: str, *, code: str = "invalid_field",
                multiline: bool = False) -> str:
     if not is_storable(value, multiline):
-        raise ValidationError(f"{field} contains characters that cannot be stored", code)
+        raise ValidationError(code, f"{field} contains characters that cannot be stored")
     return value

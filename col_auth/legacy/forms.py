@@ -20,9 +20,3 @@ class ConsentForm(FlaskForm):
     type = HiddenField()
     allow = SubmitField("Allow")
     cancel = SubmitField("Cancel")
-
-
-class ButtonForm(FlaskForm):
-    """A button that changes something: only its CSRF token matters."""
-
-    submit = SubmitField("Confirm")

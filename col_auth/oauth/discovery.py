@@ -1,35 +1,42 @@
-"""OpenID Provider metadata (OIDC Discovery §3) and RFC 8414 metadata."""
+"""Discovery: OpenID Connect Discovery §3 and RFC 8414 §2, one document at both
+well-known URLs."""
 
 from __future__ import annotations
 
-from flask import current_app, jsonify
+from typing import Any
+
+from flask import current_app, jsonify, url_for
 
 from ..core.oauth_clients import SUPPORTED_SCOPES
 from ..core.rfc7636 import SUPPORTED_METHODS
-from . import bp
+from . import discovery_bp as bp
+
+CLIENT_AUTH_METHODS = ["client_secret_post", "client_secret_basic"]
 
 
-def metadata() -> dict:
+def metadata() -> dict[str, Any]:
     issuer = current_app.config["ISSUER"]
-    base = f"{issuer}/api/o/oauth/v2"
+
+    def endpoint(name: str) -> str:
+        # The issuer is the public base URL (COL_AUTH_ISSUER), whatever host asked.
+        return issuer + url_for(name)
+
     return {
         "issuer": issuer,
-        "authorization_endpoint": f"{base}/authorize",
-        "token_endpoint": f"{base}/token",
-        "userinfo_endpoint": f"{base}/userinfo",
-        "jwks_uri": f"{base}/jwks",
-        "revocation_endpoint": f"{base}/revoke",
-        "introspection_endpoint": f"{base}/introspect",
+        "authorization_endpoint": endpoint("oauth.authorize"),
+        "token_endpoint": endpoint("oauth_endpoints.token"),
+        "userinfo_endpoint": endpoint("oauth_endpoints.userinfo"),
+        "jwks_uri": endpoint("oauth_endpoints.jwks_endpoint"),
+        "revocation_endpoint": endpoint("oauth_endpoints.revoke"),
+        "introspection_endpoint": endpoint("oauth_endpoints.introspection"),
         "scopes_supported": list(SUPPORTED_SCOPES),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token"],
         "code_challenge_methods_supported": list(SUPPORTED_METHODS),
-        "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
-        "revocation_endpoint_auth_methods_supported": ["client_secret_post",
-                                                       "client_secret_basic"],
-        "introspection_endpoint_auth_methods_supported": ["client_secret_post",
-                                                          "client_secret_basic"],
+        "token_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
+        "revocation_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
+        "introspection_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
         "id_token_signing_alg_values_supported": ["RS256"],
         "subject_types_supported": ["public"],
         "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "email",
@@ -46,3 +53,4 @@ def openid_configuration():
 @bp.get("/.well-known/oauth-authorization-server")
 def oauth_authorization_server():
     return jsonify(metadata())
+

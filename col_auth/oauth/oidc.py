@@ -9,12 +9,14 @@ from flask import current_app
 
 from ..core.clock import now, to_epoch
 from ..core.models import Grant, OAuthClient, User
+from ..core.principals import Account
 from ..core.signing_keys import active_key
 
 ALGORITHM = "RS256"
 
 
-def user_claims(user: User) -> dict:
+def user_claims(user: User | Account) -> dict:
+    """The claims about ``user`` in the id_token and at UserInfo."""
     return {
         "sub": user.id,
         "email": user.email,
@@ -31,7 +33,7 @@ def id_token(grant: Grant, client: OAuthClient, user: User, nonce: str | None) -
         "iss": current_app.config["ISSUER"],
         "aud": client.client_id,
         "iat": to_epoch(moment),
-        "exp": to_epoch(moment + timedelta(seconds=int(current_app.config["ACCESS_TTL"]))),
+        "exp": to_epoch(moment + timedelta(seconds=int(current_app.config["ID_TOKEN_TTL"]))),
         "auth_time": to_epoch(grant.auth_time or grant.created_at),
         **user_claims(user),
     }

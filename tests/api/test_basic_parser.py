@@ -10,7 +10,7 @@ import hashlib
 
 import pytest
 
-from col_auth.api.authn import MAX_CREDENTIALS_LENGTH, parse_basic
+from col_auth.http_auth import MAX_CREDENTIALS_LENGTH, parse_basic
 from col_auth.core.crypto import token_hash
 from col_auth.core.ids import (
     APP_TOKEN_PREFIX,

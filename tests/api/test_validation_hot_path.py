@@ -8,7 +8,7 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy import event, select
 
-from col_auth.core import grants, oauth_clients, oauth_tokens
+from col_auth.core import legacy_tokens, oauth_clients, oauth_tokens, principals
 from col_auth.core.clock import now
 from col_auth.core.models import GRANT_SITE_TOKEN, GRANT_USER_TOKEN, Grant, LegacyApp, Token, User
 from col_auth.extensions import db
@@ -21,7 +21,7 @@ def _legacy_token(app, user_id: str, app_token: str, kind: str) -> tuple[str, st
     with app.app_context():
         user = db.session.get(User, user_id)
         legacy_app = db.session.scalar(select(LegacyApp).where(LegacyApp.app_token == app_token))
-        grant, token = grants.issue_legacy_token(user, legacy_app, kind)
+        grant, token = legacy_tokens.issue_legacy_token(user, legacy_app, kind)
         db.session.commit()
         return grant.id, token
 
@@ -108,8 +108,8 @@ def test_requests_that_all_read_a_stale_last_used_write_it_once(app, clock):
     grant_id, _token = _legacy_token(app, s.member_id, s.app_token, GRANT_USER_TOKEN)
     with app.app_context():
         token_id = db.session.scalar(select(Token.id).where(Token.grant_id == grant_id))
-        grants.touch(token_id, grant_id, None)
+        principals.touch(token_id, grant_id, None)
         written = clock.moment
         clock.advance(1)
-        grants.touch(token_id, grant_id, None)  # it, too, read "never used"
+        principals.touch(token_id, grant_id, None)  # it, too, read "never used"
     assert _last_used(app, grant_id) == (written, written)

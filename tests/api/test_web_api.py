@@ -9,7 +9,7 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from col_auth.core import grants
+from col_auth.core import grants, legacy_tokens
 from col_auth.core.models import (
     GRANT_SITE_TOKEN,
     GRANT_USER_TOKEN,
@@ -34,7 +34,7 @@ def issue(app, user_id: str, app_token: str, kind: str = GRANT_USER_TOKEN) -> tu
     with app.app_context():
         user = db.session.get(User, user_id)
         legacy_app = db.session.scalar(select(LegacyApp).where(LegacyApp.app_token == app_token))
-        grant, token = grants.issue_legacy_token(user, legacy_app, kind)
+        grant, token = legacy_tokens.issue_legacy_token(user, legacy_app, kind)
         db.session.commit()
         return grant.id, token
 

@@ -11,7 +11,7 @@ import uuid
 import jwt
 import pytest
 
-from col_auth.core import accounts, grants, legacy_apps
+from col_auth.core import accounts, legacy_apps, legacy_tokens
 from col_auth.core.clock import to_epoch
 from col_auth.core.ids import SECRET_KEY_PREFIX, new_guid, parse_guid
 from col_auth.core.models import GRANT_SITE_TOKEN, GRANT_USER_TOKEN
@@ -46,7 +46,7 @@ def _issue(app_token: str, username: str, kind: str):
     """A grant and its clear token for ``username`` on the app (inside the app context)."""
     user = accounts.find_user(username)
     app_row = legacy_apps.find_app(app_token)
-    grant, token = grants.issue_legacy_token(user, app_row, kind)
+    grant, token = legacy_tokens.issue_legacy_token(user, app_row, kind)
     db.session.commit()
     return user, grant, token
 

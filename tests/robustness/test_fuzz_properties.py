@@ -20,7 +20,7 @@ import jwt
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
-from col_auth.api.authn import MAX_CREDENTIALS_LENGTH, parse_basic
+from col_auth.http_auth import MAX_CREDENTIALS_LENGTH, parse_basic
 from col_auth.client.legacy import (
     AuthorizationError,
     Cancelled,

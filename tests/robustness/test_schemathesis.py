@@ -26,7 +26,7 @@ from schemathesis.checks import (
 from schemathesis.generation import GenerationMode
 from sqlalchemy import func, select
 
-from col_auth.core import grants
+from col_auth.core import legacy_tokens
 from col_auth.core.models import (
     GRANT_SITE_TOKEN,
     GRANT_USER_TOKEN,
@@ -74,7 +74,7 @@ def _legacy_token(app, user_id: str, app_token: str, kind: str) -> str:
     with app.app_context():
         user = db.session.get(User, user_id)
         legacy_app = db.session.scalar(select(LegacyApp).where(LegacyApp.app_token == app_token))
-        _, token = grants.issue_legacy_token(user, legacy_app, kind)
+        _, token = legacy_tokens.issue_legacy_token(user, legacy_app, kind)
         db.session.commit()
         return token
 

@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 
 from col_auth import create_app
 from col_auth.client import LegacyClient
-from col_auth.core import grants, legacy_apps
+from col_auth.core import legacy_apps, legacy_tokens
 from col_auth.core.crypto import token_hash
 from col_auth.core.models import (
     GRANT_SITE_TOKEN,
@@ -55,8 +55,8 @@ class World:
             admin = db.session.get(User, self.legacy.admin_id)
             legacy_app = db.session.scalar(select(LegacyApp).where(
                 LegacyApp.app_token == self.legacy.app_token))
-            user_grant, _ = grants.issue_legacy_token(admin, legacy_app, GRANT_USER_TOKEN)
-            site_grant, _ = grants.issue_legacy_token(admin, legacy_app, GRANT_SITE_TOKEN)
+            user_grant, _ = legacy_tokens.issue_legacy_token(admin, legacy_app, GRANT_USER_TOKEN)
+            site_grant, _ = legacy_tokens.issue_legacy_token(admin, legacy_app, GRANT_SITE_TOKEN)
             client = db.session.scalar(select(OAuthClient).where(
                 OAuthClient.client_id == seeded.client_id))
             self.module_id = client.template.external_app.module_id
