@@ -15,8 +15,8 @@ from datetime import datetime, timedelta
 
 from col_auth.core import accounts, legacy_apps, oauth_clients, oauth_tokens, rfc7636
 from col_auth.core.clock import now
-from col_auth.core.legacy_tokens import issue_legacy_token
 from col_auth.core.ids import USER_TOKEN_PREFIX
+from col_auth.core.legacy_tokens import issue_legacy_token
 from col_auth.core.models import (
     GRANT_OAUTH,
     GRANT_USER_TOKEN,

@@ -1,9 +1,10 @@
 """B4: token validation as the Web API runs it, in-process, many calls, p50.
 
 What is timed is ``col_auth.http_auth.authenticate(read_authorization(), scope="api")``
-inside the request context of a ``GET /api/v1/me``: the header read and parsed, a database connection taken from the
-pool, the one validation query, the principal built. The request context and
-the session cleanup the request's teardown would do are outside the timing.
+inside the request context of a ``GET /api/v1/me``: the header read and parsed,
+a database connection taken from the pool, the one validation query, the
+principal built. The request context and the session cleanup the request's
+teardown would do are outside the timing.
 
 Two databases, one with few live tokens and one with many, are measured in
 alternating rounds, so a change in the machine's load during the run weighs on
@@ -20,8 +21,8 @@ import time
 from flask import Flask
 
 from col_auth.core.errors import TokenError
-from col_auth.http_auth import authenticate, read_authorization
 from col_auth.extensions import db
+from col_auth.http_auth import authenticate, read_authorization
 
 from .seed import Samples, sample
 

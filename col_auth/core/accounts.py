@@ -14,6 +14,7 @@ from .text import check_text, is_storable
 # A hash to check against when the username is unknown, so that a failed
 # sign-in takes as long whether or not the user exists.
 _DUMMY_HASH = generate_password_hash("not a password")
+MAX_USERNAME_LENGTH = 150
 
 
 def username_key(username: str) -> str:
@@ -35,7 +36,9 @@ def create_site(name: str) -> Site:
 
 
 def get_site_by_name(name: str) -> Site:
-    site = db.session.scalar(select(Site).where(Site.name == name.strip()))
+    site = None
+    if is_storable(name):
+        site = db.session.scalar(select(Site).where(Site.name == name.strip()))
     if site is None:
         raise NotFound("unknown_site", f"no site named {name!r}")
     return site
@@ -52,7 +55,8 @@ def create_user(
     system_admin: bool = False,
 ) -> User:
     username = username.strip()
-    if not username or ":" in username or not is_storable(username) or len(username) > 150:
+    if (not username or ":" in username or not is_storable(username)
+            or len(username) > MAX_USERNAME_LENGTH):
         # A colon would make "Basic base64(username:token)" ambiguous.
         raise ValidationError("invalid_username", "a username must be non-empty and have no colon")
     if not password:
@@ -78,7 +82,12 @@ def create_user(
 
 
 def find_user(username: str) -> User | None:
-    return db.session.scalar(select(User).where(User.username_key == username_key(username)))
+    """The user with this username (compared case-insensitively), else None; a value
+    no username can be (too long, control characters) is looked up nowhere."""
+    key = username_key(username)
+    if not key or len(key) > MAX_USERNAME_LENGTH or not is_storable(key):
+        return None
+    return db.session.scalar(select(User).where(User.username_key == key))
 
 
 def authenticate(username: str, password: str) -> User | None:

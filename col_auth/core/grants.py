@@ -13,6 +13,7 @@ from sqlalchemy import delete, select, update
 from ..extensions import db
 from . import audit
 from .clock import now
+from .ids import parse_guid
 from .models import GRANT_SITE_TOKEN, Grant, LegacyApp, Site, Token, User
 
 
@@ -83,7 +84,8 @@ def site_tokens_of(site: Site) -> list[Grant]:
 
 
 def get_grant(grant_id: str) -> Grant | None:
-    return db.session.get(Grant, grant_id)
+    guid = parse_guid(grant_id)
+    return db.session.get(Grant, guid) if guid else None
 
 
 def may_revoke(user: User, grant: Grant) -> bool:

@@ -23,7 +23,7 @@ from .clock import now
 from .errors import Conflict, NotFound, ValidationError
 from .grants import revoke_grants_where
 from .icons import sniff_icon
-from .ids import new_guid
+from .ids import new_guid, parse_guid
 from .models import (
     GRANT_OAUTH,
     ClientTemplate,
@@ -33,7 +33,7 @@ from .models import (
     OAuthClient,
     User,
 )
-from .text import check_text
+from .text import check_text, is_storable
 from .urls import split_absolute_url
 
 # The access levels a template may grant (contract §5).
@@ -70,14 +70,17 @@ def create_module(name: str, description: str = "", icon: bytes | None = None) -
 
 
 def get_module(module_id: str) -> Module:
-    module = db.session.get(Module, module_id)
+    guid = parse_guid(module_id)
+    module = db.session.get(Module, guid) if guid else None
     if module is None:
         raise NotFound("unknown_module", "no such module")
     return module
 
 
 def get_module_by_name(name: str) -> Module:
-    module = db.session.scalar(select(Module).where(Module.name == name.strip()))
+    module = None
+    if is_storable(name):
+        module = db.session.scalar(select(Module).where(Module.name == name.strip()))
     if module is None:
         raise NotFound("unknown_module", f"no module named {name!r}")
     return module
@@ -250,7 +253,9 @@ def clients_of(external_app: ExternalApp) -> list[OAuthClient]:
 
 
 def find_client(client_id: str | None) -> OAuthClient | None:
-    if not client_id or len(client_id) > 64:
+    # A value no row can hold (too long, NUL: PostgreSQL refuses to even compare
+    # it) names no client: no query is made.
+    if not client_id or len(client_id) > 64 or not is_storable(client_id):
         return None
     return db.session.scalar(select(OAuthClient).where(OAuthClient.client_id == client_id))
 

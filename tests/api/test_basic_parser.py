@@ -10,7 +10,6 @@ import hashlib
 
 import pytest
 
-from col_auth.http_auth import MAX_CREDENTIALS_LENGTH, parse_basic
 from col_auth.core.crypto import token_hash
 from col_auth.core.ids import (
     APP_TOKEN_PREFIX,
@@ -20,6 +19,7 @@ from col_auth.core.ids import (
     parse_guid,
     strip_prefix,
 )
+from col_auth.http_auth import MAX_CREDENTIALS_LENGTH, parse_basic
 
 GUID = "0F8FAD5B-D9CB-469F-A165-70867728950E"
 TOKEN = USER_TOKEN_PREFIX + GUID

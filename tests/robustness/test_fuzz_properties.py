@@ -20,7 +20,6 @@ import jwt
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
-from col_auth.http_auth import MAX_CREDENTIALS_LENGTH, parse_basic
 from col_auth.client.legacy import (
     AuthorizationError,
     Cancelled,
@@ -32,6 +31,7 @@ from col_auth.core.errors import ValidationError
 from col_auth.core.items import BODY_MAX, TITLE_MAX, validate_item
 from col_auth.core.legacy_apps import check_absolute_url
 from col_auth.core.oauth_clients import LOOPBACK_HOSTS, check_redirect_uri
+from col_auth.http_auth import MAX_CREDENTIALS_LENGTH, parse_basic
 from tests.robustness.conftest import PURE
 
 # --- strategies -------------------------------------------------------------------------
