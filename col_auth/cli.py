@@ -26,7 +26,6 @@ from .core.accounts import find_user, get_site_by_name
 from .core.errors import CoreError, NotFound
 from .core.purge import purge_expired
 from .database import upgrade_database
-from .demo import run_demo
 from .extensions import db
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
@@ -186,6 +185,10 @@ def reencrypt_secrets(as_json: bool) -> None:
 @with_appcontext
 def demo(host: str, port: int, sample_port: int) -> None:
     """Create and seed the database if needed, print every login, serve the demo."""
+    # Imported here, not at the top: the demo brings the sample app and its servers,
+    # which no worker of a deployment needs.
+    from .demo import run_demo
+
     run_demo(current_app._get_current_object(), host=host, port=port, sample_port=sample_port)
 
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -16,8 +14,18 @@ from flask import Flask, current_app
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
+from .core import oauth_clients
+from .core.accounts import create_site, create_user, find_user
+from .core.legacy_apps import app_secret, register_app
 from .core.models import LegacyApp, Site
+from .database import upgrade_database
 from .extensions import db
+from .oauth import PREFIX as OAUTH_PREFIX
+
+try:  # installed beside col_auth from examples/ (see pyproject.toml)
+    from col_auth_sample_app import create_sample_app
+except ImportError:  # an install without the examples
+    create_sample_app = None
 
 DEMO_SITE = "Sample CU"
 DEMO_APP_NAME = "Sample Third-Party App"
@@ -29,7 +37,6 @@ DEMO_USERS = (
     ("admin", "admin-demo-pass", "Alex Admin", "admin@sample-cu.example", True, True),
     ("member", "member-demo-pass", "Morgan Member", "member@sample-cu.example", False, False),
 )
-SAMPLE_APP_DIR = Path(__file__).resolve().parent.parent / "examples" / "sample_app"
 
 
 def seed_demo(sample_url: str) -> dict[str, Any]:
@@ -40,10 +47,6 @@ def seed_demo(sample_url: str) -> dict[str, Any]:
     instance/demo_oauth_client.json (mode 0600) for the same reason: acceptable for
     a demo, done nowhere else.
     """
-    from .core import oauth_clients
-    from .core.accounts import create_site, create_user, find_user
-    from .core.legacy_apps import app_secret, register_app
-
     client_file = Path(current_app.instance_path) / DEMO_CLIENT_FILE
     if db.session.scalar(select(Site).limit(1)) is None:
         site = create_site(DEMO_SITE)
@@ -61,12 +64,12 @@ def seed_demo(sample_url: str) -> dict[str, Any]:
             template, name=DEMO_APP_NAME, redirect_uris=[f"{sample_url}/oauth/callback"])
         db.session.commit()
         _write_private(client_file, {"client_id": client.client_id, "client_secret": secret})
-    app = db.session.scalar(select(LegacyApp).where(LegacyApp.name == DEMO_APP_NAME))
+    legacy_app = db.session.scalar(select(LegacyApp).where(LegacyApp.name == DEMO_APP_NAME))
     info: dict[str, Any] = {"users": DEMO_USERS}
-    if app is not None:
-        info["app_token"] = app.app_token
-        info["app_secret"] = app_secret(app)
-        info["return_url"] = app.return_url
+    if legacy_app is not None:
+        info["app_token"] = legacy_app.app_token
+        info["app_secret"] = app_secret(legacy_app)
+        info["return_url"] = legacy_app.return_url
     if client_file.exists():
         saved = json.loads(client_file.read_text())
         client = oauth_clients.find_client(saved["client_id"])
@@ -86,32 +89,23 @@ def _write_private(path: Path, data: dict) -> None:
 
 def load_sample_app(settings: dict[str, str]) -> Flask | None:
     """The bundled sample third-party app, or None when this install does not ship it."""
-    path = SAMPLE_APP_DIR / "app.py"
-    if not path.exists():
-        return None
-    spec = importlib.util.spec_from_file_location("col_auth_sample_app", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module.create_sample_app(settings)
+    return create_sample_app(settings) if create_sample_app is not None else None
 
 
-def _serve(app: Flask, host: str, port: int) -> Any:
-    server = make_server(host, port, app, threaded=True)
+def _serve(flask_app: Flask, host: str, port: int) -> Any:
+    server = make_server(host, port, flask_app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True, name=f"serve-{port}").start()
     return server
 
 
-def run_demo(app: Flask, *, host: str, port: int, sample_port: int) -> None:
-    from .database import upgrade_database
-
-    upgrade_database(app)
+def run_demo(flask_app: Flask, *, host: str, port: int, sample_port: int) -> None:
+    upgrade_database(flask_app)
     base = f"http://{host}:{port}"
     sample_url = f"http://{host}:{sample_port}"
     info = seed_demo(sample_url)
 
     echo = click.echo
-    echo(f"col_auth demo, database {app.config['SQLALCHEMY_DATABASE_URI']}")
+    echo(f"col_auth demo, database {flask_app.config['SQLALCHEMY_DATABASE_URI']}")
     echo(f"\nService:            {base}/")
     echo(f"Sample third-party: {sample_url}/")
     echo(f"\nLogins (site {DEMO_SITE!r}):")
@@ -135,13 +129,13 @@ def run_demo(app: Flask, *, host: str, port: int, sample_port: int) -> None:
         query = urlencode({"client_id": info["client_id"], "redirect_uri": info["redirect_uri"],
                            "scope": "openid api", "response_type": "code",
                            "response_mode": "query", "state": "demo"})
-        echo(f"  Authorize link: {base}/api/o/oauth/v2/authorize?{query}")
+        echo(f"  Authorize link: {base}{OAUTH_PREFIX}/authorize?{query}")
 
-    servers = [_serve(app, host, port)]
+    servers = [_serve(flask_app, host, port)]
     sample = load_sample_app({
         "COL_AUTH_URL": base,
         "PUBLIC_URL": sample_url,
-        "STATE_DIR": str(Path(app.instance_path) / "sample_app"),
+        "STATE_DIR": str(Path(flask_app.instance_path) / "sample_app"),
         "APP_TOKEN": info.get("app_token", ""),
         "APP_SECRET": info.get("app_secret", ""),
         "CLIENT_ID": info.get("client_id", ""),

@@ -95,3 +95,43 @@ def test_demo_seed_and_sample_app_complete_the_legacy_flow(app, live):
         assert '"auth": "user_token"' in landed.text
     finally:
         sample_server.shutdown()
+
+
+def test_reencrypt_secrets_moves_every_app_secret_to_the_new_key(app):
+    from cryptography.fernet import Fernet
+
+    from col_auth.core.crypto import SecretBox
+
+    _json(app, "create-site", "Sample CU")
+    _json(app, "create-user", "dev", "--site", "Sample CU", "--password", "pw")
+    created = [_json(app, "create-app", "--owner", "dev", "--name", f"App {n}",
+                     "--return-url", "https://thing.example/back") for n in range(3)]
+    old_key = app.config["ENCRYPTION_KEYS"][0]
+    new_key = Fernet.generate_key().decode()
+    # Rotation: the new key in front, the old one kept so old secrets still decrypt.
+    app.config["ENCRYPTION_KEYS"] = [new_key, old_key]
+    app.extensions["col_auth.secret_box"] = SecretBox([new_key, old_key])
+    assert _json(app, "reencrypt-secrets") == {"reencrypted": 3}
+    # Now the old key can go: every secret decrypts with the new key alone.
+    app.extensions["col_auth.secret_box"] = SecretBox([new_key])
+    with app.app_context():
+        rows = {r.app_token: r for r in db.session.scalars(select(LegacyApp))}
+        for made in created:
+            assert app_secret(rows[made["app_token"]]) == made["app_secret"]
+
+
+def test_a_failing_command_writes_nothing_of_what_it_did_before_failing(app):
+    _json(app, "create-site", "Sample CU")
+    # The module is created, then the redirect URI is refused: one transaction, so
+    # neither the module's external app, its template nor the client is kept.
+    _json(app, "create-module", "Mod")
+    failed = _run(app, "create-client", "--module", "Mod", "--template", "T",
+                  "--redirect-uri", "http://not-loopback.example/cb")
+    assert failed.exit_code != 0 and "invalid_redirect_uri" in failed.output
+    from col_auth.core.models import ClientTemplate, ExternalApp, OAuthClient
+
+    with app.app_context():
+        assert db.session.scalar(select(ClientTemplate)) is None
+        assert db.session.scalar(select(OAuthClient)) is None
+        assert db.session.scalar(select(ExternalApp)).enabled is False
+

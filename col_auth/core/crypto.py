@@ -9,7 +9,6 @@ Tokens are only ever compared, so they are kept as SHA-256 hashes.
 from __future__ import annotations
 
 import hashlib
-import hmac
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
@@ -46,6 +45,3 @@ def token_hash(token: str) -> str:
     """SHA-256 hex of a high-entropy token: enough, as tokens are random GUIDs."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
-
-def constant_time_equals(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode("utf-8"), b.encode("utf-8"))

@@ -33,24 +33,29 @@ class CoreError(Exception):
 
 
 class ValidationError(CoreError):
-    """The input breaks a rule: nothing was stored."""
+    """The input breaks a rule; nothing was stored. The code names the rule
+    (``invalid_name``, ``invalid_redirect_uri``, ``csrf_failed``…)."""
 
     code = "invalid_request"
 
 
 class PermissionDenied(CoreError):
+    """The caller is known but may not do this (``site_admin_required``…)."""
+
     code = "forbidden"
     status = 403
 
 
 class NotFound(CoreError):
+    """No such thing, or none the caller may see: the two are not told apart."""
+
     code = "not_found"
     status = 404
 
 
 class Conflict(CoreError):
     code = "conflict"
-    status = 409
+    status = 409  # a name that must be unique is taken
 
 
 # --- protocol errors: the class is the code --------------------------------------------
@@ -80,6 +85,8 @@ class OAuthError(ProtocolError):
 
 
 class InvalidRequest(OAuthError):
+    """A parameter is missing, repeated, malformed or not supported."""
+
     code = "invalid_request"
 
 
@@ -91,7 +98,7 @@ class InvalidClient(OAuthError):
 
 
 class InvalidGrant(OAuthError):
-    code = "invalid_grant"
+    code = "invalid_grant"  # the code or refresh token is not (or no longer) good
 
 
 class UnsupportedGrantType(OAuthError):
@@ -107,6 +114,8 @@ class UnsupportedResponseType(OAuthError):
 
 
 class AccessDenied(OAuthError):
+    """The user pressed Cancel (§4.1.2.1); always sent back to the client."""
+
     code = "access_denied"
     status = 403
 

@@ -3,7 +3,7 @@
 It is built only on ``col_auth.client`` (what an integrator would import) and
 never sees a user's password. ``col-auth demo`` starts it on port 5001, already
 configured; to run it alone, set the ``SAMPLE_*`` variables below and run
-``flask --app examples/sample_app/app.py run --port 5001``.
+``flask --app col_auth_sample_app:create_sample_app run --port 5001``.
 
 Settings (each also read from the environment as ``SAMPLE_<NAME>``):
 ``COL_AUTH_URL`` the service, ``PUBLIC_URL`` this app's own base URL (its
