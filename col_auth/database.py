@@ -42,10 +42,12 @@ def read_without_transaction(method: str) -> None:
 
 
 def _commit_at_end(response: Response) -> Response:
-    """The one commit of a request (see the module's docstring)."""
-    session = db.session()
-    if session.in_transaction():
-        session.commit()
+    """The one commit of a request (see the module's docstring). A request that
+    never touched the database (``/healthz``) does not even make a session."""
+    if db.session.registry.has():
+        session = db.session()
+        if session.in_transaction():
+            session.commit()
     return response
 
 

@@ -6,13 +6,21 @@ from __future__ import annotations
 import os
 
 from flask import Blueprint, Flask, Response, jsonify, request
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    generate_latest,
+    multiprocess,
+)
 from sqlalchemy import text
 
 from .core import metrics
 from .extensions import db
+from .web import errors
 
 bp = Blueprint("ops", __name__)
+errors.answer_with(bp, errors.json_response)
 
 
 @bp.get("/healthz")
@@ -34,8 +42,6 @@ def readyz():
 @bp.get("/metrics")
 def metrics_endpoint():
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        from prometheus_client import multiprocess
-
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
     else:
