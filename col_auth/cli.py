@@ -40,7 +40,7 @@ def store_command(command: Callable[..., None]) -> Callable[..., None]:
             command(*args, **kwargs)
         except CoreError as exc:
             db.session.rollback()
-            raise click.ClickException(f"{exc.message} ({exc.code})") from None
+            raise click.ClickException(str(exc)) from None  # "message (code)"
         db.session.commit()
 
     return with_appcontext(wrapper)

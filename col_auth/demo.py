@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import click
+from col_auth_sample_app import create_sample_app
 from flask import Flask, current_app
 from sqlalchemy import select
 from werkzeug.serving import make_server
@@ -21,11 +22,6 @@ from .core.models import LegacyApp, Site
 from .database import upgrade_database
 from .extensions import db
 from .oauth import PREFIX as OAUTH_PREFIX
-
-try:  # installed beside col_auth from examples/ (see pyproject.toml)
-    from col_auth_sample_app import create_sample_app
-except ImportError:  # an install without the examples
-    create_sample_app = None
 
 DEMO_SITE = "Sample CU"
 DEMO_APP_NAME = "Sample Third-Party App"
@@ -87,11 +83,6 @@ def _write_private(path: Path, data: dict) -> None:
         json.dump(data, handle)
 
 
-def load_sample_app(settings: dict[str, str]) -> Flask | None:
-    """The bundled sample third-party app, or None when this install does not ship it."""
-    return create_sample_app(settings) if create_sample_app is not None else None
-
-
 def _serve(flask_app: Flask, host: str, port: int) -> Any:
     server = make_server(host, port, flask_app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True, name=f"serve-{port}").start()
@@ -132,7 +123,7 @@ def run_demo(flask_app: Flask, *, host: str, port: int, sample_port: int) -> Non
         echo(f"  Authorize link: {base}{OAUTH_PREFIX}/authorize?{query}")
 
     servers = [_serve(flask_app, host, port)]
-    sample = load_sample_app({
+    servers.append(_serve(create_sample_app({
         "COL_AUTH_URL": base,
         "PUBLIC_URL": sample_url,
         "STATE_DIR": str(Path(flask_app.instance_path) / "sample_app"),
@@ -140,11 +131,7 @@ def run_demo(flask_app: Flask, *, host: str, port: int, sample_port: int) -> Non
         "APP_SECRET": info.get("app_secret", ""),
         "CLIENT_ID": info.get("client_id", ""),
         "CLIENT_SECRET": info.get("client_secret", ""),
-    })
-    if sample is not None:
-        servers.append(_serve(sample, host, sample_port))
-    else:
-        echo("\n(the sample app is not shipped with this install; serving the service only)")
+    }), host, sample_port))
     echo("\nPress Ctrl-C to stop.")
     try:
         threading.Event().wait()

@@ -52,13 +52,17 @@ class Authorization:
     credentials: str
 
 
-def read_authorization() -> Authorization | None:
-    """This request's ``Authorization`` header, or None if there is none."""
-    header = request.headers.get("Authorization")
+def split_authorization(header: str | None) -> Authorization | None:
+    """An ``Authorization`` value split into scheme and credentials, or None if empty."""
     if not header or not header.strip():
         return None
     scheme, _, credentials = header.strip().partition(" ")
     return Authorization(scheme.lower(), credentials.strip())
+
+
+def read_authorization() -> Authorization | None:
+    """This request's ``Authorization`` header, split; None if there is none."""
+    return split_authorization(request.headers.get("Authorization"))
 
 
 def _decode_basic(credentials: str) -> tuple[str, str] | None:
@@ -92,12 +96,10 @@ def _username_and_token(credentials: str) -> tuple[str, str] | None:
 def parse_basic(header: str | None) -> tuple[str, str] | None:
     """``(username, token)`` from an ``Authorization: Basic`` value, or None if
     malformed."""
-    if not header:
+    authorization = split_authorization(header)
+    if authorization is None or authorization.scheme != "basic":
         return None
-    scheme, _, credentials = header.strip().partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    return _username_and_token(credentials.strip())
+    return _username_and_token(authorization.credentials)
 
 
 def bearer_token(authorization: Authorization | None) -> str | None:
@@ -146,11 +148,6 @@ def challenges(error: CoreError) -> list[str]:
     return []
 
 
-def _refused(error: TokenError, schemes: tuple[str, ...], sent: bool = True) -> TokenError:
-    error.schemes, error.credentials_sent = schemes, sent
-    return error
-
-
 def authenticate(authorization: Authorization | None,
                  schemes: tuple[str, ...] = (BASIC, BEARER), scope: str | None = None
                  ) -> Principal:
@@ -159,16 +156,16 @@ def authenticate(authorization: Authorization | None,
     accepts; ``scope`` is what an OAuth2 access token must carry."""
     if authorization is None:
         names = " or ".join(f"{s} credentials" for s in schemes)
-        raise _refused(InvalidToken(f"Send Authorization: {names}."), schemes, sent=False)
+        raise InvalidToken(f"Send Authorization: {names}.", schemes, credentials_sent=False)
     if authorization.scheme == "basic" and BASIC in schemes:
         credentials = _username_and_token(authorization.credentials)
         if credentials is None:
-            raise _refused(InvalidToken("The Basic credentials are malformed."), schemes)
+            raise InvalidToken("The Basic credentials are malformed.", schemes)
         read_without_transaction(request.method)
         principal = validate_legacy_token(*credentials)
         if principal is None:
-            raise _refused(InvalidToken(
-                "The token is unknown, revoked, or not valid for this username."), schemes)
+            raise InvalidToken("The token is unknown, revoked, or not valid for this username.",
+                               schemes)
         return principal
     if authorization.scheme == "bearer" and BEARER in schemes:
         token = bearer_token(authorization)
@@ -177,12 +174,12 @@ def authenticate(authorization: Authorization | None,
             read_without_transaction(request.method)
             principal = validate_access_token(token)
         if principal is None:
-            raise _refused(InvalidToken(
-                "The access token is malformed, unknown, expired or revoked."), schemes)
+            raise InvalidToken("The access token is malformed, unknown, expired or revoked.",
+                               schemes)
         if scope and scope not in principal.scopes:
-            raise _refused(InsufficientScope(scope), schemes)
+            raise InsufficientScope(scope)
         return principal
-    raise _refused(InvalidToken("Unsupported authorization scheme."), schemes)
+    raise InvalidToken("Unsupported authorization scheme.", schemes)
 
 
 def require_token(scope: str | None = None, schemes: tuple[str, ...] = (BASIC, BEARER)

@@ -59,9 +59,10 @@ def test_create_verbs_fail_clearly(app):
 
 def test_demo_seed_and_sample_app_complete_the_legacy_flow(app, live):
     """The demo's seeded app and the bundled sample app, end to end over HTTP."""
+    from col_auth_sample_app import create_sample_app
     from werkzeug.serving import make_server
 
-    from col_auth.demo import load_sample_app, seed_demo
+    from col_auth.demo import seed_demo
     from tests.helpers import Browser, csrf_token
 
     server = make_server("127.0.0.1", 0, lambda e, s: None)  # reserve a port number
@@ -71,7 +72,7 @@ def test_demo_seed_and_sample_app_complete_the_legacy_flow(app, live):
     with app.app_context():
         info = seed_demo(sample_url)
         assert seed_demo(sample_url)["app_token"] == info["app_token"], "re-running reseeds nothing"
-    sample = load_sample_app({"COL_AUTH_URL": live.url, "APP_TOKEN": info["app_token"],
+    sample = create_sample_app({"COL_AUTH_URL": live.url, "APP_TOKEN": info["app_token"],
                               "APP_SECRET": info["app_secret"]})
     sample_server = make_server("127.0.0.1", sample_port, sample, threaded=True)
     import threading
@@ -135,3 +136,27 @@ def test_a_failing_command_writes_nothing_of_what_it_did_before_failing(app):
         assert db.session.scalar(select(OAuthClient)) is None
         assert db.session.scalar(select(ExternalApp)).enabled is False
 
+
+
+def test_reencrypt_secrets_without_the_old_key_fails_clearly_and_changes_nothing(app):
+    from cryptography.fernet import Fernet
+
+    from col_auth.core.crypto import SecretBox
+
+    _json(app, "create-site", "Sample CU")
+    _json(app, "create-user", "dev", "--site", "Sample CU", "--password", "pw")
+    made = _json(app, "create-app", "--owner", "dev", "--name", "App",
+                 "--return-url", "https://thing.example/back")
+    with app.app_context():
+        before = db.session.scalar(select(LegacyApp.secret_ciphertext))
+    old_key = app.config["ENCRYPTION_KEYS"][0]
+    # The old key was dropped too early: the stored secret cannot be read.
+    app.extensions["col_auth.secret_box"] = SecretBox([Fernet.generate_key().decode()])
+    failed = _run(app, "reencrypt-secrets")
+    assert failed.exit_code == 1, failed.output
+    assert "undecryptable_secret" in failed.output and made["app_token"] in failed.output
+    app.extensions["col_auth.secret_box"] = SecretBox([old_key])
+    with app.app_context():
+        row = db.session.scalar(select(LegacyApp))
+        assert row.secret_ciphertext == before
+        assert app_secret(row) == made["app_secret"]

@@ -23,8 +23,9 @@ from ..core import oauth_clients
 from ..core.errors import CoreError, NotFound, PermissionDenied, ValidationError
 from ..core.models import ExternalApp, Module, OAuthClient
 from ..extensions import csrf, login_manager
-from ..web import errors, form_status, icon_response, no_store, read_icon_upload, show_on_form
+from ..web import errors, form_status, icon_response, read_icon_upload, show_on_form
 from ..web.forms import ButtonForm
+from ..web.headers import no_store
 from . import bp
 from .forms import (
     ClientForm,
@@ -53,10 +54,6 @@ def require_system_admin():
 
 
 # --- helpers ------------------------------------------------------------------------
-
-
-def _module(module_id: str) -> Module:
-    return oauth_clients.get_module(module_id)
 
 
 def _external_app(module: Module) -> ExternalApp:
@@ -134,12 +131,12 @@ def modules():
 
 @bp.route("/modules/<module_id>")
 def module(module_id: str):
-    return _module_page(_module(module_id))
+    return _module_page(oauth_clients.get_module(module_id))
 
 
 @bp.route("/modules/<module_id>/state", methods=["POST"])
 def module_state(module_id: str):
-    module = _module(module_id)
+    module = oauth_clients.get_module(module_id)
     form = ModuleStateForm()
     if not (form.enable.data or form.disable.data):
         raise ValidationError("invalid_request", "Choose Enable or Disable.")
@@ -154,13 +151,13 @@ def module_state(module_id: str):
 
 @bp.route("/modules/<module_id>/icon")
 def module_icon(module_id: str):
-    module = _module(module_id)
+    module = oauth_clients.get_module(module_id)
     return _icon(module.icon, module.icon_mimetype)
 
 
 @bp.route("/modules/<module_id>/external-app/icon")
 def external_app_icon(module_id: str):
-    icon, mimetype = _external_app(_module(module_id)).display_icon
+    icon, mimetype = _external_app(oauth_clients.get_module(module_id)).display_icon
     return _icon(icon, mimetype)
 
 
@@ -175,7 +172,7 @@ def _icon(icon: bytes | None, mimetype: str | None) -> Response:
 
 @bp.route("/modules/<module_id>/external-app", methods=["POST"])
 def external_app(module_id: str):
-    module = _module(module_id)
+    module = oauth_clients.get_module(module_id)
     external_app = _external_app(module)
     form = ExternalAppForm()
     if form.validate_on_submit():
@@ -202,7 +199,7 @@ def external_app(module_id: str):
 
 @bp.route("/modules/<module_id>/templates", methods=["POST"])
 def create_template(module_id: str):
-    module = _module(module_id)
+    module = oauth_clients.get_module(module_id)
     form = TemplateForm()
     if form.validate_on_submit():
         try:
@@ -221,7 +218,7 @@ def create_template(module_id: str):
 
 @bp.route("/modules/<module_id>/clients", methods=["POST"])
 def create_client(module_id: str):
-    module = _module(module_id)
+    module = oauth_clients.get_module(module_id)
     external_app = _external_app(module)
     form = _client_form(external_app)
     if form.validate_on_submit():
@@ -251,7 +248,7 @@ def _client_of(module: Module, client_id: str) -> OAuthClient:
 
 @bp.route("/modules/<module_id>/clients/<client_id>/delete", methods=["POST"])
 def delete_client(module_id: str, client_id: str):
-    module = _module(module_id)
+    module = oauth_clients.get_module(module_id)
     client = _client_of(module, client_id)
     name = client.name
     oauth_clients.delete_client(client, by=current_user)

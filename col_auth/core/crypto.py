@@ -12,6 +12,8 @@ import hashlib
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
+_UNDECRYPTABLE = "a stored secret cannot be decrypted with the configured ENCRYPTION_KEYS"
+
 
 class SecretBox:
     """Encrypts and decrypts short secrets with the configured Fernet keys."""
@@ -28,13 +30,14 @@ class SecretBox:
         try:
             return self._fernet.decrypt(ciphertext.encode("ascii")).decode("utf-8")
         except InvalidToken as exc:
-            raise ValueError(
-                "a stored secret cannot be decrypted with the configured ENCRYPTION_KEYS"
-            ) from exc
+            raise ValueError(_UNDECRYPTABLE) from exc
 
     def rotate(self, ciphertext: str) -> str:
         """Re-encrypt under the newest key."""
-        return self._fernet.rotate(ciphertext.encode("ascii")).decode("ascii")
+        try:
+            return self._fernet.rotate(ciphertext.encode("ascii")).decode("ascii")
+        except InvalidToken as exc:
+            raise ValueError(_UNDECRYPTABLE) from exc
 
 
 def generate_fernet_key() -> str:

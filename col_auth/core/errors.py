@@ -121,22 +121,25 @@ class AccessDenied(OAuthError):
 
 
 class TokenError(ProtocolError):
-    """RFC 6750 §3.1 errors of a protected resource. ``schemes`` are the
-    authorization schemes the resource accepts, for its challenges."""
-
-    schemes: tuple[str, ...] = ("Bearer",)
-    # Whether the request carried credentials: without any, the challenge names no
-    # error (§3.1).
-    credentials_sent = True
-    scope: str | None = None
+    """RFC 6750 §3.1 errors of a protected resource."""
 
 
 class InvalidToken(TokenError):
+    """401, with a challenge per scheme the resource accepts (``schemes``); the
+    Bearer one names the error only if the request carried credentials (§3.1)."""
+
     code = "invalid_token"
     status = 401
 
+    def __init__(self, message: str, schemes: tuple[str, ...] = ("Bearer",),
+                 credentials_sent: bool = True) -> None:
+        super().__init__(message)
+        self.schemes, self.credentials_sent = schemes, credentials_sent
+
 
 class InsufficientScope(TokenError):
+    """403, with a Bearer challenge naming the ``scope`` needed."""
+
     code = "insufficient_scope"
     status = 403
 

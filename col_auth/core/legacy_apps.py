@@ -160,10 +160,18 @@ def owned_app(owner: User, app_token: str) -> LegacyApp:
 
 def reencrypt_secrets() -> int:
     """Re-encrypt every AppSecret under the newest of ``ENCRYPTION_KEYS`` (after a new
-    key was put in front), so the old key can then be removed. Returns how many."""
+    key was put in front), so the old key can then be removed. Returns how many.
+    A secret none of the keys decrypts is a ``ValidationError`` naming its app
+    (the caller's rollback then keeps every secret as it was)."""
     box = secret_box()
     count = 0
     for legacy_app in db.session.scalars(select(LegacyApp).order_by(LegacyApp.id)):
-        legacy_app.secret_ciphertext = box.rotate(legacy_app.secret_ciphertext)
+        try:
+            legacy_app.secret_ciphertext = box.rotate(legacy_app.secret_ciphertext)
+        except ValueError as exc:
+            raise ValidationError(
+                "undecryptable_secret",
+                f"the AppSecret of app {legacy_app.app_token} cannot be decrypted with "
+                "ENCRYPTION_KEYS: add the key it was written with") from exc
         count += 1
     return count

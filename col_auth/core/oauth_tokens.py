@@ -222,11 +222,12 @@ def refresh(client: OAuthClient, refresh_token: str, scope: str | None,
             if won != 1:  # a concurrent refresh rotated it first (and has committed)
                 rotated_at = db.session.scalar(select(Token.rotated_at)
                                                .where(Token.id == token.id))
-        if rotated_at is None or _within_grace(rotated_at, moment):
+        replayed = rotated_at is not None and not _within_grace(rotated_at, moment)
+        if not replayed:
             access, new_refresh, expires_in = _issue_pair(
                 grant, client, access_scope=access_scope, refresh_scope=refresh_scope,
                 moment=moment)
-    if rotated_at is not None and not _within_grace(rotated_at, moment):
+    if replayed:
         _reused_refresh(grant.id, client, ip)
     return IssuedTokens(access, new_refresh, expires_in, access_scope, grant)
 

@@ -6,12 +6,9 @@ from typing import Any
 
 from flask import current_app
 
-from ..extensions import db
 from .clock import now, to_epoch
-from .models import TOKEN_ACCESS, TOKEN_REFRESH, OAuthClient, User
+from .models import TOKEN_ACCESS, TOKEN_REFRESH, OAuthClient
 from .oauth_tokens import find_client_token
-
-INACTIVE: dict[str, Any] = {"active": False}
 
 
 def introspect(client: OAuthClient, value: str) -> dict[str, Any]:
@@ -19,16 +16,16 @@ def introspect(client: OAuthClient, value: str) -> dict[str, Any]:
     members of a live token otherwise (none that would be null)."""
     found = find_client_token(client, value)
     if found is None:
-        return dict(INACTIVE)
+        return {"active": False}
     token, grant = found
     moment = now()
     if (token.revoked_at is not None or grant.revoked_at is not None
             or (token.expires_at is not None and token.expires_at <= moment)
             or (token.kind == TOKEN_REFRESH and token.rotated_at is not None)):
-        return dict(INACTIVE)
-    user = db.session.get(User, grant.user_id)
-    if user is None or not user.active:
-        return dict(INACTIVE)
+        return {"active": False}
+    user = grant.user
+    if not user.active:
+        return {"active": False}
     claims = {
         "active": True,
         "scope": token.scope or "",

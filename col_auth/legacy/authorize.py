@@ -16,8 +16,9 @@ from ..core.errors import CoreError, ValidationError
 from ..core.legacy_apps import app_secret, find_app
 from ..core.legacy_tokens import issue_legacy_token
 from ..core.models import GRANT_SITE_TOKEN, GRANT_USER_TOKEN, LegacyApp
-from ..web import client_ip, errors, no_store, with_query
+from ..web import client_ip, errors, with_query
 from ..web.forms import require_submitted
+from ..web.headers import no_store
 from . import bp, packets
 from .forms import ConsentForm
 

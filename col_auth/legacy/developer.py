@@ -9,8 +9,9 @@ from flask_login import current_user, login_required
 from ..core import legacy_apps
 from ..core.errors import CoreError, NotFound, PermissionDenied
 from ..core.models import LegacyApp
-from ..web import form_status, icon_response, no_store, read_icon_upload, show_on_form
+from ..web import form_status, icon_response, read_icon_upload, show_on_form
 from ..web.forms import ButtonForm, require_submitted
+from ..web.headers import no_store
 from . import bp
 from .forms import AppForm
 

@@ -30,8 +30,9 @@ from ..core.errors import (
 from ..core.models import OAuthClient
 from ..core.oauth_clients import client_is_usable, find_client, parse_scopes, scope_string
 from ..core.oauth_tokens import create_code
-from ..web import client_ip, errors, icon_response, no_store, with_query
+from ..web import client_ip, errors, icon_response, with_query
 from ..web.forms import require_submitted
+from ..web.headers import no_store
 from . import bp
 from .forms import OAuthConsentForm
 

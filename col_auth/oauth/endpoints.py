@@ -15,7 +15,8 @@ from ..core.rfc7662 import introspect
 from ..core.signing_keys import jwks
 from ..extensions import limiter
 from ..http_auth import BEARER, require_token
-from ..web import client_ip, no_store
+from ..web import client_ip
+from ..web.headers import no_store
 from . import endpoints_bp as bp
 from . import oidc, rfc6749
 

@@ -11,12 +11,7 @@ from ..core.errors import CoreError, NotFound
 from ..core.models import User
 from ..extensions import db, login_manager
 from . import errors
-
-# Pages cannot be framed (clickjacking on consent pages) and load nothing foreign.
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
-)
+from .headers import security_headers
 
 
 def client_ip() -> str | None:
@@ -83,24 +78,8 @@ def icon_response(icon: bytes | None, mimetype: str | None) -> Response:
     return response
 
 
-def no_store(response: Response) -> Response:
-    """Responses carrying secrets are never cached (RFC 6749 §5.1)."""
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Pragma"] = "no-cache"
-    return response
-
-
-def _security_headers(response: Response) -> Response:
-    headers = response.headers
-    headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("Referrer-Policy", "no-referrer")
-    return response
-
-
 def init_app(flask_app: Flask) -> None:
-    flask_app.after_request(_security_headers)
+    flask_app.after_request(security_headers)
     # What no blueprint answers (an unknown URL, a wrong method).
     errors.answer_with(flask_app, errors.negotiated_response)
 

@@ -22,6 +22,7 @@ from werkzeug.exceptions import HTTPException
 from ..core.errors import CoreError
 from ..extensions import db
 from ..http_auth import challenges
+from .headers import no_store
 
 CSRF_MESSAGE = "The form expired or did not come from this site. Go back and try again."
 RATE_LIMITED_MESSAGE = "Too many requests. Wait a little and try again."
@@ -68,9 +69,7 @@ def json_response(error: BaseException) -> Response:
     response.status_code = problem.status
     for name, value in problem.headers:
         response.headers.add(name, value)
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Pragma"] = "no-cache"
-    return response
+    return no_store(response)
 
 
 def page_response(error: BaseException) -> Response:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
+from flask_wtf.csrf import CSRFError
 from wtforms import SubmitField
 from wtforms.validators import ValidationError
 
-from ..core.errors import ValidationError as FormRefused
 from ..core.text import is_storable
-from .errors import CSRF_MESSAGE
 
 
 class ButtonForm(FlaskForm):
@@ -22,10 +21,11 @@ def require_submitted(form: FlaskForm) -> None:
     """Refuse a POST whose form does not validate.
 
     CSRF is checked app-wide before any view runs (``CSRFProtect``), so for a form
-    that is only a button this is the second guard of the same rule.
+    that is only a button this is the second guard of the same rule, and it is
+    answered as the same error (``web.errors``: ``csrf_failed``).
     """
     if not form.validate_on_submit():
-        raise FormRefused("csrf_failed", CSRF_MESSAGE)
+        raise CSRFError()
 
 
 def storable(multiline: bool = False):

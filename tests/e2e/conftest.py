@@ -75,12 +75,14 @@ def _free_port() -> int:
 @pytest.fixture
 def stack(app, live, tmp_path):
     """The demo, as ``col-auth demo`` serves it: seeded data, service and sample app."""
-    from col_auth.demo import load_sample_app, seed_demo
+    from col_auth_sample_app import create_sample_app
+
+    from col_auth.demo import seed_demo
 
     sample_url = f"http://127.0.0.1:{_free_port()}"
     with app.app_context():
         info = seed_demo(sample_url)
-    sample = load_sample_app({
+    sample = create_sample_app({
         "COL_AUTH_URL": live.url, "PUBLIC_URL": sample_url,
         "APP_TOKEN": info["app_token"], "APP_SECRET": info["app_secret"],
         "CLIENT_ID": info["client_id"], "CLIENT_SECRET": info["client_secret"],
