@@ -38,6 +38,7 @@ from .database import read_without_transaction
 REALM = "col_auth"
 BASIC = "Basic"
 BEARER = "Bearer"
+_HOW_TO_SEND = {BASIC: "Basic base64(username:token)", BEARER: "Bearer <access_token>"}
 # Longer credentials are refused before decoding: no token is anywhere near this.
 MAX_CREDENTIALS_LENGTH = 4096
 # b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
@@ -155,8 +156,8 @@ def authenticate(authorization: Authorization | None,
     ``InvalidToken`` / ``InsufficientScope``. ``schemes`` are those the resource
     accepts; ``scope`` is what an OAuth2 access token must carry."""
     if authorization is None:
-        names = " or ".join(f"{s} credentials" for s in schemes)
-        raise InvalidToken(f"Send Authorization: {names}.", schemes, credentials_sent=False)
+        how = " or ".join(_HOW_TO_SEND[s] for s in schemes)
+        raise InvalidToken(f"Send Authorization: {how}.", schemes, credentials_sent=False)
     if authorization.scheme == "basic" and BASIC in schemes:
         credentials = _username_and_token(authorization.credentials)
         if credentials is None:
