@@ -33,6 +33,9 @@ errorlog = os.environ.get("COL_AUTH_ERROR_LOG", "-")
 # for the token endpoint (tokens travel in POST bodies), and packets (?jwt=) go
 # to the apps' Return URLs, not to this service.
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms "%(a)s"'
+# %(U)s is the decoded path: this logger escapes control characters in every atom,
+# so a request such as /healthz%0a... cannot write a line of its own.
+logger_class = "col_auth.access_log.SafeAccessLogger"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 

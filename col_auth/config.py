@@ -86,7 +86,8 @@ def load_or_create_secret(path: Path, factory) -> str:
     would stop every later start), and of several workers starting at once the
     first link wins and the others read what it wrote.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    # Keys are for the service's user alone; an existing directory keeps its mode.
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     if path.exists():
         return _read_when_written(path)
     value = factory()

@@ -9,9 +9,13 @@ handler itself recorded, such as the audit row of a refusal, is committed.
 
 from __future__ import annotations
 
+import os
+import stat
+from pathlib import Path
+
 from flask import Flask, Response
 from flask_migrate import upgrade
-from sqlalchemy import event
+from sqlalchemy import Engine, event
 
 from .extensions import db
 
@@ -61,10 +65,40 @@ def _sqlite_pragmas(dbapi_connection, connection_record) -> None:  # noqa: ARG00
     cursor.close()
 
 
+def _create_private_sqlite_file(flask_app: Flask, engine: Engine) -> None:
+    """Create a file-based SQLite database 0600 before the first connection does.
+
+    It holds password hashes and the audit trail. SQLite would create it with the
+    umask's mode (0644 under the usual 022), and creates the -wal and -shm files
+    with the database file's mode, so making the empty file first is enough (an
+    empty file is a valid empty database). A file that exists is the operator's:
+    its mode is left alone, with a warning if others may read it.
+    """
+    name = engine.url.database
+    if not name or name == ":memory:" or engine.url.query.get("uri"):
+        return  # in memory, or a file: URI whose options are the operator's
+    path = Path(name)
+    if not path.parent.is_dir():
+        return  # SQLite reports the missing directory itself, as before
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        try:
+            mode = stat.S_IMODE(path.stat().st_mode)
+        except OSError:
+            return  # a dangling symlink, say: SQLite's own error, as before
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            flask_app.logger.warning(
+                "The SQLite database %s has mode %s: others than the service's user may "
+                "read or change its password hashes and audit trail; chmod 600 it and its "
+                "-wal and -shm files.", path, oct(mode))
+
+
 def init_app(flask_app: Flask) -> None:
     """SQLite's pragmas on this app's engine only, and the commit at a request's end."""
     with flask_app.app_context():
         engine = db.engine
     if engine.dialect.name == "sqlite":
+        _create_private_sqlite_file(flask_app, engine)
         event.listen(engine, "connect", _sqlite_pragmas)
     flask_app.after_request(_commit_at_end)

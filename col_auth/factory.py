@@ -39,7 +39,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     flask_app.config.from_mapping(DEFAULTS)
     flask_app.config.from_prefixed_env(ENV_PREFIX)
     flask_app.config.update(config)
-    Path(flask_app.instance_path).mkdir(parents=True, exist_ok=True)
+    # Keys and the SQLite database live here: the service's user alone may look in.
+    # An existing directory keeps the mode its operator gave it.
+    Path(flask_app.instance_path).mkdir(mode=0o700, parents=True, exist_ok=True)
     _derive_settings(flask_app)
 
     db.init_app(flask_app)

@@ -153,14 +153,17 @@ class Gunicorn:
     """``gunicorn -c gunicorn.conf.py app:app`` in a subprocess, on a free loopback port.
 
     The access log names the worker that answered each request (``<pid>``), so a
-    test can show that consecutive requests reached different workers.
+    test can show that consecutive requests reached different workers; with
+    ``keep_log_format`` the access log is in gunicorn.conf.py's own format instead,
+    for the tests of what production logs (``access_lines`` then finds nothing).
     """
 
     ACCESS_FORMAT = '%(p)s "%(m)s %(U)s" %(s)s'
 
     def __init__(self, *, workers: int, database_url: str, instance_path: str,
-                 log_dir: Path, **settings: str) -> None:
+                 log_dir: Path, keep_log_format: bool = False, **settings: str) -> None:
         self.workers = workers
+        self.keep_log_format = keep_log_format
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.instance_path = instance_path
@@ -191,8 +194,9 @@ class Gunicorn:
     def start(self, timeout: float = 90) -> Gunicorn:
         command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py",
                    "--access-logfile", str(self.access_log),
-                   "--error-logfile", str(self.error_log),
-                   "--access-logformat", self.ACCESS_FORMAT]
+                   "--error-logfile", str(self.error_log)]
+        if not self.keep_log_format:
+            command += ["--access-logformat", self.ACCESS_FORMAT]
         if _HAS_CONTROL_SOCKET:  # gunicorn 24+: not the one shared path under ~/.gunicorn
             command.append("--no-control-socket")
         command.append("app:app")
