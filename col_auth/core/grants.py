@@ -14,7 +14,7 @@ from ..extensions import db
 from . import audit
 from .clock import now
 from .ids import parse_guid
-from .models import GRANT_SITE_TOKEN, Grant, LegacyApp, Site, Token, User
+from .models import GRANT_SITE_TOKEN, AuthorizationCode, Grant, LegacyApp, Site, Token, User
 
 
 def revoke_grant(grant: Grant, *, by: User | None = None, ip: str | None = None,
@@ -52,6 +52,19 @@ def revoke_grants_where(*conditions, by: User | None = None, reason: str, **deta
         audit.record(audit.GRANTS_REVOKED, user_id=by.id if by else None, reason=reason,
                      count=count, **detail)
     return count
+
+
+def void_codes_where(*conditions) -> int:
+    """Delete every pending authorization code matching ``conditions`` (on
+    ``AuthorizationCode`` columns), in the caller's transaction: the consent it
+    carries no longer holds (its client, module, external app or user was stopped),
+    and a code redeemed later would otherwise grant anew what was stopped. Redeemed
+    codes stay, so that a replay of one is still detected (RFC 6749 §4.1.2).
+    Returns how many were voided."""
+    return db.session.execute(
+        delete(AuthorizationCode).where(*conditions, AuthorizationCode.used_at.is_(None))
+        .execution_options(synchronize_session=False)
+    ).rowcount
 
 
 def delete_grants_of_legacy_app(legacy_app: LegacyApp) -> None:

@@ -24,6 +24,9 @@ TOKEN_VALIDATION_SECONDS = Histogram(
     "col_auth_token_validation_seconds", "Time to validate a Web API token",
     ["scheme"], buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
 )
+# kind: "code" (a code used twice), "refresh" (a rotated refresh token reused after
+# the grace: the chain is revoked), "refresh_grace_retry" (reused within
+# REFRESH_GRACE: answered, and what the earlier use issued is revoked).
 REPLAYS = Counter("col_auth_replays_detected_total",
-                  "Replays detected: a code used twice, a rotated refresh token reused",
-                  ["kind"])
+                  "Replays detected: a code used twice, a rotated refresh token reused "
+                  "after or within the grace", ["kind"])

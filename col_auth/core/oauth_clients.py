@@ -2,8 +2,9 @@
 
 What system administrators manage; the OAuth2 face reads it. Turning a module
 or its external app off, deleting a client, or a client expiring stops every
-token of it: the first three revoke the grants at once, expiry is enforced
-because no token ever outlives its client (see ``oauth_tokens``).
+token and every pending authorization code of it: the first three revoke the
+grants and void the codes at once, expiry is enforced because no code or token
+ever outlives its client (see ``oauth_tokens``).
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ from ..extensions import db
 from . import audit
 from .clock import now
 from .errors import Conflict, NotFound, ValidationError
-from .grants import revoke_grants_where
+from .grants import revoke_grants_where, void_codes_where
 from .icons import sniff_icon
 from .ids import new_guid, parse_guid
 from .models import (
     GRANT_OAUTH,
+    AuthorizationCode,
     ClientTemplate,
     ExternalApp,
     Grant,
@@ -91,13 +93,14 @@ def all_modules() -> list[Module]:
 
 
 def set_module_enabled(module: Module, enabled: bool, by: User | None = None) -> None:
-    """Disabling a module stops every token of every client of its external app."""
+    """Disabling a module stops every token and pending code of every client of its
+    external app."""
     if module.enabled != enabled:
         audit.record(audit.MODULE_ENABLED if enabled else audit.MODULE_DISABLED,
                      user_id=by.id if by else None, module=module.name)
     module.enabled = enabled
     if not enabled:
-        _revoke_grants_of_external_app(module.external_app, by, reason="module_disabled")
+        _stop_external_app(module.external_app, by, reason="module_disabled")
 
 
 def configure_external_app(
@@ -125,7 +128,7 @@ def configure_external_app(
                      user_id=by.id if by else None, module=external_app.module.name)
     external_app.enabled = enabled
     if was_enabled and not enabled:
-        _revoke_grants_of_external_app(external_app, by, reason="external_app_disabled")
+        _stop_external_app(external_app, by, reason="external_app_disabled")
     return external_app
 
 
@@ -281,7 +284,8 @@ def authenticate_client(client_id: str | None, secret: str | None) -> OAuthClien
 
 
 def delete_client(client: OAuthClient, by: User | None = None) -> None:
-    """Delete the client and every grant, code and token it had."""
+    """Delete the client and every grant, code and token it had (its codes go with
+    it through their foreign key's ``ON DELETE CASCADE``)."""
     revoke_grants_where(Grant.client_pk == client.id, by=by, reason="client_deleted",
                         client_id=client.client_id)
     audit.record(audit.CLIENT_DELETED, user_id=by.id if by else None,
@@ -289,13 +293,19 @@ def delete_client(client: OAuthClient, by: User | None = None) -> None:
     db.session.delete(client)
 
 
-def _revoke_grants_of_external_app(external_app: ExternalApp | None, by: User | None,
-                                   reason: str) -> None:
+def _stop_external_app(external_app: ExternalApp | None, by: User | None,
+                       reason: str) -> None:
+    """Void the pending codes and revoke the grants of every client of the app, so
+    that turning it back on brings back nothing granted before (issue 9, finding 9)."""
     if external_app is None:
         return
     template_ids = [t.id for t in external_app.templates]
     if not template_ids:
         return
     client_ids = select(OAuthClient.id).where(OAuthClient.template_id.in_(template_ids))
+    # Codes first: a redemption racing this change then either finds its code gone,
+    # or (on PostgreSQL the DELETE waits for its row lock) has committed its grant
+    # before the UPDATE below starts, and that grant is revoked with the others.
+    void_codes_where(AuthorizationCode.client_pk.in_(client_ids))
     revoke_grants_where(Grant.kind == GRANT_OAUTH, Grant.client_pk.in_(client_ids), by=by,
                         reason=reason, module=external_app.module.name)

@@ -4,27 +4,31 @@ Every rule that must hold across many workers is enforced by the database:
 a code is redeemed and a refresh token rotated by one conditional UPDATE, so of
 any number of concurrent attempts exactly one wins (RFC 6749 §4.1.2, §10.5;
 RFC 9700 §4.14.2). The conditional UPDATE comes before anything else is
-written, and the step commits at once (``own_transaction``): a loser has
+written (but the chain lock below), and the step commits at once (``own_transaction``): a loser has
 written nothing, and a replay's revocation stands although the request fails.
+The refreshes of one grant (its refresh chain) also run one after another
+(``_lock_chain``), so a retry within ``REFRESH_GRACE`` can supersede what the
+earlier use issued and the chain never has two live refresh tokens.
 Tokens are opaque random strings stored as SHA-256 hashes. Revocation and
 introspection are in ``rfc7009`` and ``rfc7662``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 
 from ..extensions import db
 from . import audit, metrics, rfc7636
 from .clock import now
 from .crypto import token_hash
 from .errors import InvalidGrant, InvalidScope, ValidationError
-from .grants import revoke_grant
+from .grants import revoke_grant, void_codes_where
 from .models import (
     GRANT_OAUTH,
     TOKEN_ACCESS,
@@ -36,7 +40,7 @@ from .models import (
     Token,
     User,
 )
-from .oauth_clients import parse_scopes, scope_string
+from .oauth_clients import client_is_usable, parse_scopes, scope_string
 from .principals import AUTH_OAUTH, Principal, account_columns, account_from, touch
 from .transaction import own_transaction
 
@@ -128,6 +132,11 @@ def redeem_code(client: OAuthClient, code: str, redirect_uri: str | None,
         _code_replayed(row.id, client, ip)
     if row.expires_at <= moment:
         raise InvalidGrant("The code has expired.")
+    # Stopping a client, module or external app voids its codes; checked again here
+    # as access-token validation would, so a code that escaped the voiding (issued by
+    # a consent racing the change) still grants nothing.
+    if not client_is_usable(client, moment):
+        raise InvalidGrant("The client of this code is expired or disabled.")
     if redirect_uri != row.redirect_uri:
         raise InvalidGrant("redirect_uri must be the one of the authorization request.")
     if row.code_challenge:
@@ -170,8 +179,11 @@ def redeem_code(client: OAuthClient, code: str, redirect_uri: str | None,
 def _code_replayed(code_id: int, client: OAuthClient, ip: str | None):
     """A second use: refuse it and revoke what the first use issued (RFC 6749 §4.1.2)."""
     with own_transaction():
-        grant_id = db.session.scalar(select(AuthorizationCode.grant_id)
-                                     .where(AuthorizationCode.id == code_id))
+        found = db.session.execute(select(AuthorizationCode.grant_id)
+                                   .where(AuthorizationCode.id == code_id)).first()
+        if found is None:  # voided meanwhile (``void_codes_where``): no replay
+            raise InvalidGrant("The code is unknown or was issued to another client.")
+        grant_id = found.grant_id
         grant = db.session.get(Grant, grant_id) if grant_id else None
         if grant is not None:
             revoke_grant(grant, reason="code_replay", ip=ip)
@@ -212,24 +224,80 @@ def refresh(client: OAuthClient, refresh_token: str, scope: str | None,
     if user is None or not user.active:
         raise InvalidGrant("The user who granted this is no longer active.")
 
-    rotated_at = token.rotated_at
+    rotated_at: datetime | None = None
     with own_transaction():
-        if rotated_at is None:
-            won = db.session.execute(
-                update(Token).where(Token.id == token.id, Token.rotated_at.is_(None))
-                .values(rotated_at=moment)
-            ).rowcount
-            if won != 1:  # a concurrent refresh rotated it first (and has committed)
-                rotated_at = db.session.scalar(select(Token.rotated_at)
-                                               .where(Token.id == token.id))
+        _lock_chain(grant.id)
+        # Read under the lock, so the chain's timestamps follow the order in which its
+        # refreshes ran (``_supersede_successors`` compares them).
+        moment = now()
+        won = db.session.execute(
+            update(Token).where(Token.id == token.id, Token.rotated_at.is_(None),
+                                Token.revoked_at.is_(None))
+            .values(rotated_at=moment)
+        ).rowcount
+        if won != 1:
+            # An earlier refresh rotated it, or a retry revoked it; under the lock,
+            # whatever did so has committed, so this read is current.
+            rotated_at, revoked_at = db.session.execute(
+                select(Token.rotated_at, Token.revoked_at).where(Token.id == token.id)).one()
+            if revoked_at is not None:
+                raise InvalidGrant("The refresh token has been revoked.")
         replayed = rotated_at is not None and not _within_grace(rotated_at, moment)
+        retried = rotated_at is not None and not replayed
+        if retried:
+            _supersede_successors(token, grant, rotated_at, moment, client, ip)
         if not replayed:
             access, new_refresh, expires_in = _issue_pair(
                 grant, client, access_scope=access_scope, refresh_scope=refresh_scope,
                 moment=moment)
     if replayed:
         _reused_refresh(grant.id, client, ip)
+    if retried:
+        metrics.REPLAYS.labels("refresh_grace_retry").inc()
     return IssuedTokens(access, new_refresh, expires_in, access_scope, grant)
+
+
+def _lock_chain(grant_id: str) -> None:
+    """Hold the grant's refresh chain until the transaction ends: refreshes of one
+    grant then run one after another on every worker, and each sees what the one
+    before it issued.
+
+    PostgreSQL: a transaction-level advisory lock, which nothing else takes (a row
+    lock on the grant would also be waited for by ``principals.touch``, which locks
+    a token and then the grant: a deadlock). SQLite: any write takes the one
+    database write lock until commit, so a write that changes nothing is enough.
+    """
+    if db.session.get_bind().dialect.name == "postgresql":
+        digest = hashlib.sha256(f"refresh-chain:{grant_id}".encode()).digest()
+        db.session.execute(select(func.pg_advisory_xact_lock(
+            int.from_bytes(digest[:8], "big", signed=True))))
+    else:
+        db.session.execute(update(_grants).where(_grants.c.id == grant_id)
+                           .values(last_used_at=_grants.c.last_used_at))
+
+
+def _supersede_successors(token: Token, grant: Grant, rotated_at: datetime, moment: datetime,
+                          client: OAuthClient, ip: str | None) -> None:
+    """A retry of ``token`` within the grace is answered with a new pair, so what its
+    earlier use issued must stop: that refresh token, the access token issued with
+    it, and anything refreshed from them since (all created at or after
+    ``rotated_at``). A chain then has one live refresh token at any moment, as
+    rotation intends (RFC 9700 §4.14.2); without this, each retry forks it.
+
+    The chain's live refresh token descends from every rotated one, so it is
+    revoked whatever its timestamp says (clocks of several hosts may disagree)."""
+    head = and_(Token.kind == TOKEN_REFRESH, Token.rotated_at.is_(None))
+    superseded = db.session.execute(
+        update(Token)
+        .where(Token.grant_id == grant.id, Token.id != token.id,
+               or_(Token.created_at >= rotated_at, head), Token.revoked_at.is_(None))
+        .values(revoked_at=moment)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if superseded:
+        audit.record(audit.TOKEN_REVOKED, ip=ip, site_id=grant.site_id,
+                     client_id=client.client_id, grant=grant.id,
+                     reason="refresh_grace_retry", count=superseded)
 
 
 def _within_grace(rotated_at: datetime, moment: datetime) -> bool:
@@ -281,6 +349,12 @@ def validate_access_token(access_token: str) -> Principal | None:
     touch(row.token_id, row.grant_id, row.last_used_at)
     return Principal(user=account_from(row), grant_id=row.grant_id, auth=AUTH_OAUTH,
                      scopes=frozenset((row.scope or "").split()))
+
+
+def void_codes_of_user(user: User) -> int:
+    """Void every pending code ``user`` consented to (call it in the transaction
+    that deactivates them); how many. Redemption refuses an inactive user anyway."""
+    return void_codes_where(AuthorizationCode.user_id == user.id)
 
 
 def find_client_token(client: OAuthClient, value: str) -> tuple[Token, Grant] | None:

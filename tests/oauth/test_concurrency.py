@@ -1,12 +1,17 @@
 """Many requests at once over HTTP: of 20 redemptions of one code, or 20 refreshes of
-one refresh token, exactly one wins, on SQLite and on PostgreSQL."""
+one refresh token, exactly one wins, on SQLite and on PostgreSQL; 20 retries of one
+refresh token within ``REFRESH_GRACE`` leave one live refresh token."""
 
 from __future__ import annotations
 
 import threading
 
+import pytest
 import requests
+from sqlalchemy import func, select
 
+from col_auth.core.models import TOKEN_REFRESH, Token
+from col_auth.extensions import db
 from tests.oauth.support import get_code, seed_client
 
 ATTEMPTS = 20
@@ -54,3 +59,26 @@ def test_twenty_concurrent_refreshes_of_one_token_have_one_winner(app, live):
     assert len(statuses) == ATTEMPTS
     assert statuses.count(200) == 1, statuses
     assert statuses.count(400) == ATTEMPTS - 1, statuses
+
+
+@pytest.fixture
+def app_config(request):
+    return getattr(request, "param", {})
+
+
+@pytest.mark.parametrize("app_config", [{"REFRESH_GRACE": 30}], indirect=True)
+def test_concurrent_retries_within_grace_leave_one_live_refresh_token(app, live):
+    seeded = seed_client(app)
+    url = f"{live.url}/api/o/oauth/v2/token"
+    credentials = {"client_id": seeded.client_id, "client_secret": seeded.client_secret}
+    tokens = requests.post(url, timeout=10, data={
+        "grant_type": "authorization_code", "code": get_code(live, seeded),
+        "redirect_uri": seeded.redirect_uri, **credentials}).json()
+    statuses = _race(url, {"grant_type": "refresh_token",
+                           "refresh_token": tokens["refresh_token"], **credentials})
+    assert statuses == [200] * ATTEMPTS, statuses
+    with app.app_context():
+        live_refresh = db.session.scalar(select(func.count()).select_from(Token).where(
+            Token.kind == TOKEN_REFRESH, Token.revoked_at.is_(None),
+            Token.rotated_at.is_(None)))
+    assert live_refresh == 1

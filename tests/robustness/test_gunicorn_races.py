@@ -1,7 +1,8 @@
 """Races across processes: gunicorn with 4 sync workers on PostgreSQL.
 
 Of 20 simultaneous redemptions of one code, or refreshes of one refresh token,
-exactly one wins whichever workers answer; a revocation answered by one worker is
+exactly one wins whichever workers answer; 20 retries within ``REFRESH_GRACE``
+leave one live refresh token; a revocation answered by one worker is
 seen at once by every other (contract §4: "refused on the very next request, on
 any worker"). ``COL_AUTH_RACE_ROUNDS`` repeats each race.
 """
@@ -98,6 +99,33 @@ def test_twenty_refreshes_of_one_token_across_workers(server, store):
             rotated = db.session.scalars(select(Token).where(
                 Token.kind == "refresh", Token.rotated_at.is_not(None))).all()
             assert len(rotated) >= 1
+            db.session.remove()
+
+
+@pytest.fixture(scope="module")
+def grace_server(gunicorn_factory):
+    return gunicorn_factory(workers=WORKERS, REFRESH_GRACE="30")
+
+
+def test_twenty_retries_within_grace_across_workers_leave_one_live_refresh_token(
+        grace_server, store):
+    # Each retry revokes the successor the earlier use issued; the chain is
+    # serialised, so however the workers interleave, one refresh token stays live.
+    seeded = seed_client(store)
+    live = _Live(grace_server.url)
+    for _ in range(RACE_ROUNDS):
+        tokens = exchange(grace_server.url, seeded, get_code(live, seeded)).json()
+        statuses = race(ATTEMPTS, lambda tokens=tokens: refresh(
+            grace_server.url, seeded, tokens["refresh_token"]).status_code)
+        assert statuses == [200] * ATTEMPTS, statuses
+        assert len(_workers_answering(grace_server, TOKEN_PATH, ATTEMPTS)) >= 2
+        with store.app_context():
+            grant_id = db.session.scalar(select(AuthorizationCode.grant_id)
+                                         .order_by(AuthorizationCode.id.desc()))
+            live_refresh = db.session.scalars(select(Token).where(
+                Token.grant_id == grant_id, Token.kind == "refresh",
+                Token.revoked_at.is_(None), Token.rotated_at.is_(None))).all()
+            assert len(live_refresh) == 1, live_refresh
             db.session.remove()
 
 
