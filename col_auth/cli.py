@@ -19,7 +19,7 @@ from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy.engine import make_url
 
 from . import create_app
-from .core import legacy_apps, oauth_clients
+from .core import accounts, legacy_apps, oauth_clients
 from .core.accounts import create_site as create_site_in_store
 from .core.accounts import create_user as create_user_in_store
 from .core.accounts import find_user, get_site_by_name
@@ -100,6 +100,40 @@ def create_user(username, site_name, password, full_name, email, site_admin, sys
           "role": user.role, "system_admin": user.is_system_admin}, as_json)
 
 
+@click.command("set-password")
+@click.argument("username")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@json_option
+@store_command
+def set_password(username: str, password: str, as_json: bool) -> None:
+    """Give a user a new password; every session of theirs ends."""
+    user = accounts.get_user_by_username(username)
+    ended = accounts.set_password(user, password)
+    emit({"username": user.username, "sessions_ended": ended}, as_json)
+
+
+@click.command("deactivate-user")
+@click.argument("username")
+@json_option
+@store_command
+def deactivate_user(username: str, as_json: bool) -> None:
+    """Deactivate a user: sessions end, pending codes are void, tokens stop working."""
+    user = accounts.get_user_by_username(username)
+    accounts.set_active(user, False)
+    emit({"username": user.username, "active": False}, as_json)
+
+
+@click.command("activate-user")
+@click.argument("username")
+@json_option
+@store_command
+def activate_user(username: str, as_json: bool) -> None:
+    """Activate a user again (they sign in anew; old sessions stay ended)."""
+    user = accounts.get_user_by_username(username)
+    accounts.set_active(user, True)
+    emit({"username": user.username, "active": True}, as_json)
+
+
 @click.command("create-app")
 @click.option("--owner", required=True, help="Username of the developer who owns the app.")
 @click.option("--name", required=True)
@@ -165,7 +199,8 @@ def create_client(module_name, template_name, redirect_uris, expires_days, scope
 @json_option
 @store_command
 def purge(batch_size: int | None, as_json: bool) -> None:
-    """Delete expired codes and tokens, in batches (each batch commits by itself)."""
+    """Delete expired codes, tokens and sign-in sessions, in batches (each batch
+    commits by itself)."""
     size = batch_size or int(current_app.config["PURGE_BATCH_SIZE"])
     emit(purge_expired(batch_size=size), as_json)
 
@@ -193,8 +228,9 @@ def demo(host: str, port: int, sample_port: int) -> None:
 
 
 def register_commands(flask_app: Flask) -> None:
-    for command in (init_db, create_site, create_user, create_app_command, create_module,
-                    create_client, purge, reencrypt_secrets, demo):
+    for command in (init_db, create_site, create_user, set_password, deactivate_user,
+                    activate_user, create_app_command, create_module, create_client, purge,
+                    reencrypt_secrets, demo):
         flask_app.cli.add_command(command)
 
 

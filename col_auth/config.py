@@ -57,8 +57,26 @@ DEFAULTS: dict[str, Any] = {
     "RATELIMIT_STORAGE_URI": "memory://",
     "RATELIMIT_ENABLED": True,
     "RATELIMIT_HEADERS_ENABLED": True,
+    # Sign-in (README, "Sign-in limits"): attempts per (username, address) and per
+    # address are refused past these; failures per username alone, from anywhere,
+    # only slow that username's sign-ins down: after LOGIN_DELAY_AFTER failures
+    # within LOGIN_DELAY_WINDOW seconds, each attempt waits 0.25 s, doubling with
+    # every further failure, up to LOGIN_DELAY_MAX seconds.
     "LOGIN_RATE_LIMIT": "10 per minute",
+    "LOGIN_ADDRESS_RATE_LIMIT": "30 per minute",
+    "LOGIN_DELAY_AFTER": 5,
+    "LOGIN_DELAY_WINDOW": 900,
+    "LOGIN_DELAY_MAX": 3.0,
     "TOKEN_RATE_LIMIT": "120 per minute",
+    # /metrics is served to these addresses (CIDRs, comma separated) and to whoever
+    # sends METRICS_TOKEN as a Bearer token; everyone else gets 404.
+    "METRICS_ALLOW": "127.0.0.0/8, ::1/128",
+    "METRICS_TOKEN": "",
+    # Host names served besides the issuer's (comma separated; ".example.org" takes
+    # its subdomains); any other Host header is refused with 400.
+    "TRUSTED_HOSTS": "",
+    # Authorization requests (/auth/, /authorize) per address, signed in or not.
+    "AUTHORIZE_RATE_LIMIT": "120 per minute",
     # Cookies (contract §2).
     # Cookies are scoped by host, not port: a name of our own keeps another app on
     # the same host (the demo's sample app on 127.0.0.1:5001) from overwriting it.
@@ -69,6 +87,12 @@ DEFAULTS: dict[str, Any] = {
     "REMEMBER_COOKIE_HTTPONLY": True,
     "REMEMBER_COOKIE_SAMESITE": "Lax",
     "WTF_CSRF_TIME_LIMIT": 3600,
+    # Seconds a sign-in lasts at most (ended sooner by logout, "Sign out everywhere",
+    # a password change or deactivation); also the session cookie's signature age.
+    "SESSION_LIFETIME": 8 * 3600,
+    # Form fields (files aside) are refused past this size (413) before anything
+    # reads them: no field of any form needs more.
+    "MAX_FORM_MEMORY_SIZE": 64 * 1024,
     "JSON_SORT_KEYS": False,
 }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from .core.crypto import SecretBox, generate_fernet_key
 from .extensions import csrf, db, limiter, login_manager, migrate
 from .legacy import bp as legacy_bp
 from .oauth import BLUEPRINTS as OAUTH_BLUEPRINTS
+from .web import body_size, hosts, once
 
 MIGRATIONS_DIR = str(Path(__file__).parent / "migrations")
 
@@ -48,7 +50,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     database.init_app(flask_app)
     migrate.init_app(flask_app, db, directory=MIGRATIONS_DIR)
     csrf.init_app(flask_app)
+    # First of all hooks: another Host is answered by nothing (not even a redirect).
+    flask_app.before_request(hosts.refuse_untrusted_host)
+    # Before the limiter's own hook: its key functions read the form.
+    flask_app.before_request(body_size.refuse_oversize_form)
     limiter.init_app(flask_app)
+    once.init_app(flask_app)
     login_manager.init_app(flask_app)
     login_manager.login_view = "accounts.login"
     login_manager.login_message = None
@@ -95,6 +102,14 @@ def _derive_settings(flask_app: Flask) -> None:
     else:
         options.setdefault("pool_pre_ping", True)
     cfg["SQLALCHEMY_ENGINE_OPTIONS"] = options
+
+    cfg["SESSION_LIFETIME"] = int(cfg["SESSION_LIFETIME"])
+    cfg["PERMANENT_SESSION_LIFETIME"] = timedelta(seconds=cfg["SESSION_LIFETIME"])
+
+    # Our hook checks the Host header against the issuer and these names (web.hosts);
+    # Flask's own check, which reads the same setting, is left off.
+    cfg["TRUSTED_HOST_NAMES"] = hosts.parse_trusted_hosts(cfg.get("TRUSTED_HOSTS"))
+    cfg["TRUSTED_HOSTS"] = None
 
     issuer = str(cfg["ISSUER"]).rstrip("/")
     cfg["ISSUER"] = issuer

@@ -1,11 +1,13 @@
 """Operations endpoints: /healthz (the process answers), /readyz (the database
-answers), /metrics (Prometheus text format)."""
+answers), /metrics (Prometheus text format, for the scraper only)."""
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import os
 
-from flask import Blueprint, Flask, Response, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -16,8 +18,10 @@ from prometheus_client import (
 from sqlalchemy import text
 
 from .core import metrics
+from .core.errors import NotFound
 from .extensions import db
-from .web import errors
+from .http_auth import bearer_token, read_authorization
+from .web import client_ip, errors
 
 bp = Blueprint("ops", __name__)
 errors.answer_with(bp, errors.json_response)
@@ -41,6 +45,10 @@ def readyz():
 
 @bp.get("/metrics")
 def metrics_endpoint():
+    if not _may_read_metrics():
+        # As for a URL that does not exist: a stranger learns nothing, not even that
+        # there is something to knock at.
+        raise NotFound("not_found", "The requested URL was not found on the server.")
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
@@ -49,12 +57,42 @@ def metrics_endpoint():
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
 
 
+def _may_read_metrics() -> bool:
+    """From an address in ``METRICS_ALLOW``, or with ``METRICS_TOKEN`` as a Bearer."""
+    config = current_app.config
+    expected = config.get("METRICS_TOKEN") or ""
+    if expected:
+        presented = bearer_token(read_authorization()) or ""
+        if hmac.compare_digest(presented.encode(), expected.encode()):
+            return True
+    try:
+        address = ipaddress.ip_address(client_ip() or "")
+    except ValueError:
+        return False
+    return any(address in network for network in config["METRICS_ALLOW_NETWORKS"])
+
+
+def parse_networks(value: str | list[str] | tuple[str, ...]) -> tuple:
+    """``METRICS_ALLOW``: CIDRs, comma or space separated (or a JSON list)."""
+    if isinstance(value, str):
+        value = value.replace(",", " ").split()
+    return tuple(ipaddress.ip_network(item.strip(), strict=False) for item in value)
+
+
+# Every label value is one of few, whatever the request (a new method name or path
+# must not become a new series: issue 9).
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 def _count_request(response: Response) -> Response:
-    endpoint = request.endpoint or "unknown"
-    metrics.HTTP_REQUESTS.labels(endpoint, request.method, str(response.status_code)).inc()
+    # request.endpoint is a rule's name (a fixed set) or None when no rule matched.
+    endpoint = request.endpoint or "unmatched"
+    method = request.method if request.method in _METHODS else "other"
+    metrics.HTTP_REQUESTS.labels(endpoint, method, str(response.status_code)).inc()
     return response
 
 
 def init_app(app: Flask) -> None:
+    app.config["METRICS_ALLOW_NETWORKS"] = parse_networks(app.config["METRICS_ALLOW"])
     app.register_blueprint(bp)
     app.after_request(_count_request)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask import (
-    current_app,
     flash,
     redirect,
     render_template,
@@ -13,19 +12,14 @@ from flask import (
 )
 from flask_login import current_user, login_required, login_user, logout_user
 
-from ..core import audit, grants
-from ..core.accounts import authenticate, username_key
+from ..core import accounts, audit, grants
 from ..core.clock import now, to_epoch
 from ..core.errors import NotFound, PermissionDenied
 from ..extensions import limiter
-from ..web import client_ip, safe_next_url
+from ..web import SESSION_ID_KEY, client_ip, form_status, safe_next_url
 from ..web.forms import ButtonForm, require_submitted
-from . import bp
-from .forms import LoginForm
-
-
-def _login_limit() -> str:
-    return current_app.config["LOGIN_RATE_LIMIT"]
+from . import bp, throttle
+from .forms import LoginForm, PasswordForm
 
 
 @bp.route("/")
@@ -34,36 +28,55 @@ def index():
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"])
-@limiter.limit(_login_limit, methods=["POST"],
-               key_func=lambda: "user:" + username_key(request.form.get("username", "")))
+@limiter.limit(throttle.address_limit, methods=["POST"], key_func=throttle.address_key)
+@limiter.limit(throttle.username_limit, methods=["POST"],
+               key_func=throttle.username_address_key)
 def login():
     form = LoginForm()
     next_url = safe_next_url(request.args.get("next"), url_for("accounts.index"))
     if form.validate_on_submit():
-        user = authenticate(form.username.data, form.password.data)
+        throttle.wait_for_username()
+        user = accounts.authenticate(form.username.data, form.password.data)
         if user is None:
-            audit.record(audit.LOGIN_FAILED, ip=client_ip(), username=form.username.data[:150])
+            throttle.count_failure()
+            audit.record(audit.LOGIN_FAILED, ip=client_ip(),
+                         username=form.username.data[:accounts.MAX_USERNAME_LENGTH])
             form.password.errors.append("Unknown username or wrong password.")
         else:
-            login_user(user)
-            # When the user authenticated: the id_token's auth_time (OIDC Core §2).
-            session["auth_time"] = to_epoch(now())
+            _sign_in(user)
             audit.record(audit.LOGIN, user_id=user.id, site_id=user.site_id, ip=client_ip())
             return redirect(next_url)
     status = 200 if not form.errors else 400
     return render_template("accounts/login.html", form=form), status
 
 
+def _sign_in(user) -> None:
+    # A new cookie content, so nothing of the session before sign-in carries over
+    # (session fixation); the id names the server-side session that logout ends.
+    session.clear()
+    session[SESSION_ID_KEY] = accounts.start_session(user)
+    login_user(user)
+    # When the user authenticated: the id_token's auth_time (OIDC Core §2).
+    session["auth_time"] = to_epoch(now())
+
+
+def _sign_out() -> None:
+    accounts.end_session(session.get(SESSION_ID_KEY))
+    logout_user()
+    session.clear()
+
+
 @bp.route("/logout", methods=["GET", "POST"])
 def logout():
     """GET asks, POST (with its CSRF token) logs out: a link on another site cannot
-    sign a user out."""
+    sign a user out. The server-side session ends, so a kept cookie opens nothing."""
     form = ButtonForm()
     if request.method == "POST":
         require_submitted(form)
-        logout_user()
-        session.pop("auth_time", None)
+        if current_user.is_authenticated:
+            audit.record(audit.LOGOUT, user_id=current_user.id, site_id=current_user.site_id,
+                         ip=client_ip())
+        _sign_out()
         return redirect(url_for("accounts.login"))
     if not current_user.is_authenticated:
         return redirect(url_for("accounts.login"))
@@ -78,6 +91,39 @@ def profile():
         connections=grants.connections_of(current_user),
         form=ButtonForm(),
     )
+
+
+@bp.route("/profile/sign-out-everywhere", methods=["POST"])
+@login_required
+def sign_out_everywhere():
+    require_submitted(ButtonForm())
+    ended = accounts.end_sessions_of(current_user)
+    audit.record(audit.SIGNED_OUT_EVERYWHERE, user_id=current_user.id,
+                 site_id=current_user.site_id, ip=client_ip(), sessions_ended=ended)
+    _sign_out()
+    flash("Signed out everywhere: every browser signed in as you must sign in again.")
+    return redirect(url_for("accounts.login"))
+
+
+@bp.route("/profile/password", methods=["GET", "POST"])
+@login_required
+@limiter.limit(throttle.username_limit, methods=["POST"], key_func=throttle.user_key)
+def change_password():
+    """A new password ends every session of the user, this one too: whoever knew the
+    old password, in whichever browser, must sign in again."""
+    form = PasswordForm()
+    if form.validate_on_submit():
+        throttle.wait_for_username(current_user.username)
+        if accounts.authenticate(current_user.username, form.current_password.data) is None:
+            throttle.count_failure(current_user.username)
+            form.current_password.errors.append("The current password is wrong.")
+        else:
+            accounts.set_password(current_user, form.new_password.data, by=current_user,
+                                  ip=client_ip())
+            _sign_out()
+            flash("Password changed. Sign in with the new one.")
+            return redirect(url_for("accounts.login"))
+    return render_template("accounts/password.html", form=form), form_status(form)
 
 
 @bp.route("/profile/connections/<grant_id>/revoke", methods=["POST"])

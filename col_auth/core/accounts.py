@@ -1,25 +1,69 @@
-"""Sites and users: creating them and checking a password."""
+"""Sites and users: creating them, checking a password, and the sessions a sign-in
+starts (ended on the server, so a kept cookie opens nothing)."""
 
 from __future__ import annotations
 
+import secrets
+from datetime import timedelta
+
+import precis_i18n
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..extensions import db
+from . import audit
+from .clock import now
+from .crypto import token_hash
 from .errors import Conflict, NotFound, ValidationError
-from .models import ROLE_MEMBER, ROLE_SITE_ADMIN, Site, User
+from .models import ROLE_MEMBER, ROLE_SITE_ADMIN, LoginSession, Site, User
 from .text import check_text, is_storable
 
 # A hash to check against when the username is unknown, so that a failed
 # sign-in takes as long whether or not the user exists.
 _DUMMY_HASH = generate_password_hash("not a password")
 MAX_USERNAME_LENGTH = 150
+MAX_PASSWORD_LENGTH = 1000
+
+# RFC 8265 §3.3: width-mapped, mapped to lower case, NFC; spaces, control,
+# invisible (default-ignorable) and most symbol characters are refused. Two names
+# that look alike therefore have the same key, or one of them is no name at all.
+_USERNAME_PROFILE = precis_i18n.get_profile("UsernameCaseMapped")
+# Only ASCII white space is trimmed: the rest (U+2028, U+3000, ...) is refused.
+_PASTED_SPACE = " \t\r\n"
 
 
 def username_key(username: str) -> str:
-    """Usernames compare case-insensitively (contract §2)."""
-    return username.strip().casefold()
+    """The form usernames are compared in (contract §2: case-insensitively), as RFC
+    8265's UsernameCaseMapped profile enforces it; surrounding white space is
+    dropped first, as people paste it. Raises ``ValidationError`` for a string that
+    is no username."""
+    username = username.strip(_PASTED_SPACE)
+    # Checked before the profile runs: its cost grows with the input.
+    if not username or len(username) > MAX_USERNAME_LENGTH:
+        raise ValidationError("invalid_username",
+                              f"a username has 1 to {MAX_USERNAME_LENGTH} characters")
+    try:
+        key = _USERNAME_PROFILE.enforce(username)
+    except UnicodeError:
+        raise ValidationError(
+            "invalid_username",
+            "a username may not contain spaces, control or invisible characters") from None
+    if len(key) > MAX_USERNAME_LENGTH:  # lower-casing may lengthen a string
+        raise ValidationError("invalid_username",
+                              f"a username has 1 to {MAX_USERNAME_LENGTH} characters")
+    if ":" in key:
+        # A colon would make "Basic base64(username:token)" ambiguous (RFC 7617 §2).
+        raise ValidationError("invalid_username", "a username may not contain a colon")
+    return key
+
+
+def login_name_key(username: str) -> str | None:
+    """``username_key``, or None for input that can name nobody (looked up nowhere)."""
+    try:
+        return username_key(username)
+    except ValidationError:
+        return None
 
 
 def create_site(name: str) -> Site:
@@ -54,14 +98,9 @@ def create_user(
     site_admin: bool = False,
     system_admin: bool = False,
 ) -> User:
-    username = username.strip()
-    if (not username or ":" in username or not is_storable(username)
-            or len(username) > MAX_USERNAME_LENGTH):
-        # A colon would make "Basic base64(username:token)" ambiguous.
-        raise ValidationError("invalid_username", "a username must be non-empty and have no colon")
-    if not password:
-        raise ValidationError("invalid_password", "a password is required")
+    username = username.strip(_PASTED_SPACE)
     key = username_key(username)
+    _check_new_password(password)
     if db.session.scalar(select(User).where(User.username_key == key)):
         raise Conflict("username_taken", f"the username {username!r} is taken")
     user = User(
@@ -72,22 +111,39 @@ def create_user(
         site=site,
         role=ROLE_SITE_ADMIN if site_admin else ROLE_MEMBER,
         is_system_admin=system_admin,
-        password_hash=generate_password_hash(
-            password, method=current_app.config["PASSWORD_HASH_METHOD"]
-        ),
+        password_hash=_hash_password(password),
     )
     db.session.add(user)
     db.session.flush()
     return user
 
 
+def _check_new_password(password: str) -> None:
+    if not password:
+        raise ValidationError("invalid_password", "a password is required")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise ValidationError("invalid_password",
+                              f"a password has at most {MAX_PASSWORD_LENGTH} characters")
+
+
+def _hash_password(password: str) -> str:
+    return generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
+
+
 def find_user(username: str) -> User | None:
-    """The user with this username (compared case-insensitively), else None; a value
-    no username can be (too long, control characters) is looked up nowhere."""
-    key = username_key(username)
-    if not key or len(key) > MAX_USERNAME_LENGTH or not is_storable(key):
+    """The user with this username (compared as ``username_key`` does), else None; a
+    value no username can be is looked up nowhere."""
+    key = login_name_key(username)
+    if key is None:
         return None
     return db.session.scalar(select(User).where(User.username_key == key))
+
+
+def get_user_by_username(username: str) -> User:
+    user = find_user(username)
+    if user is None:
+        raise NotFound("unknown_user", f"no user named {username!r}")
+    return user
 
 
 def authenticate(username: str, password: str) -> User | None:
@@ -99,6 +155,76 @@ def authenticate(username: str, password: str) -> User | None:
     if not check_password_hash(user.password_hash, password) or not user.active:
         return None
     return user
+
+
+def set_password(user: User, password: str, *, by: User | None = None,
+                 ip: str | None = None) -> int:
+    """Give ``user`` a new password and end every session of theirs (whoever knew the
+    old one is signed out); the number of sessions ended."""
+    _check_new_password(password)
+    user.password_hash = _hash_password(password)
+    ended = end_sessions_of(user)
+    audit.record(audit.PASSWORD_CHANGED, user_id=user.id, site_id=user.site_id, ip=ip,
+                 by=by.id if by else None, sessions_ended=ended)
+    return ended
+
+
+def set_active(user: User, active: bool, *, by: User | None = None) -> None:
+    """Activate or deactivate ``user``. Deactivation ends every session and voids
+    every pending authorization code; tokens stop at once because validation
+    checks the user (``principals``)."""
+    from . import oauth_tokens  # the OAuth2 store imports this module
+
+    user.active = active
+    if not active:
+        end_sessions_of(user)
+        oauth_tokens.void_codes_of_user(user)
+    audit.record(audit.USER_ACTIVATED if active else audit.USER_DEACTIVATED,
+                 user_id=user.id, site_id=user.site_id, by=by.id if by else None)
+    db.session.flush()
+
+
+# --- sessions: started by a sign-in, ended on the server --------------------------------
+
+
+def session_id_hash(session_id: str) -> str:
+    """What is stored of a session id: its hash, as for tokens, so that a copy of
+    the database holds no id a cookie could carry."""
+    return token_hash(session_id)
+
+
+def start_session(user: User) -> str:
+    """A new session of ``user``, lasting ``SESSION_LIFETIME`` seconds; its id, to be
+    kept in the (signed) session cookie."""
+    session_id = secrets.token_urlsafe(32)
+    started = now()
+    db.session.add(LoginSession(
+        id_hash=session_id_hash(session_id), user_id=user.id, created_at=started,
+        expires_at=started + timedelta(seconds=current_app.config["SESSION_LIFETIME"])))
+    db.session.flush()
+    return session_id
+
+
+def session_user(session_id: str | None) -> User | None:
+    """The active user of a live session, else None (ended, expired, unknown)."""
+    if not session_id or not isinstance(session_id, str) or len(session_id) > 100:
+        return None
+    return db.session.scalar(
+        select(User).join(LoginSession, LoginSession.user_id == User.id)
+        .where(LoginSession.id_hash == session_id_hash(session_id),
+               LoginSession.expires_at > now(), User.active.is_(True)))
+
+
+def end_session(session_id: str | None) -> None:
+    if session_id and isinstance(session_id, str):
+        db.session.execute(delete(LoginSession)
+                           .where(LoginSession.id_hash == session_id_hash(session_id)))
+
+
+def end_sessions_of(user: User) -> int:
+    """End every session of ``user`` ("Sign out everywhere"); how many there were."""
+    result = db.session.execute(delete(LoginSession).where(LoginSession.user_id == user.id))
+    return result.rowcount or 0
 
 
 def site_users(site_id: str) -> list[User]:

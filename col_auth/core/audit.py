@@ -11,6 +11,11 @@ from .models import AuditEvent
 # Event names, one per thing that happened.
 LOGIN_FAILED = "login_failed"
 LOGIN = "login"
+LOGOUT = "logout"
+SIGNED_OUT_EVERYWHERE = "signed_out_everywhere"
+PASSWORD_CHANGED = "password_changed"
+USER_ACTIVATED = "user_activated"
+USER_DEACTIVATED = "user_deactivated"
 LEGACY_GRANTED = "legacy_granted"
 LEGACY_CANCELLED = "legacy_cancelled"
 LEGACY_REFUSED = "legacy_refused"

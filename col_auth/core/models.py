@@ -73,6 +73,19 @@ class User(UserMixin, db.Model):
         return self.active
 
 
+class LoginSession(db.Model):
+    """A sign-in, live until logout, "Sign out everywhere", a password change,
+    deactivation or ``expires_at``. The session cookie carries the id; only its hash
+    is stored here."""
+
+    __tablename__ = "login_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=now)
+    expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+
+
 class LegacyApp(db.Model):
     """An app registered at /developer: AppToken, encrypted AppSecret, Return URL."""
 

@@ -13,27 +13,29 @@ from sqlalchemy import delete, select
 
 from ..extensions import db
 from .clock import now
-from .models import AuthorizationCode, Token
+from .models import AuthorizationCode, LoginSession, Token
 from .transaction import own_transaction
 
 
-def _delete_in_batches(model, condition, batch_size: int, max_batches: int | None = None
-                       ) -> int:
+def _delete_in_batches(model, condition, batch_size: int, max_batches: int | None = None,
+                       key=None) -> int:
+    key = model.id if key is None else key
     total = 0
     batches = 0
     while max_batches is None or batches < max_batches:
         batches += 1
-        ids = list(db.session.scalars(select(model.id).where(condition).limit(batch_size)))
+        ids = list(db.session.scalars(select(key).where(condition).limit(batch_size)))
         if not ids:
             return total
         with own_transaction():
-            db.session.execute(delete(model).where(model.id.in_(ids)))
+            db.session.execute(delete(model).where(key.in_(ids)))
         total += len(ids)
     return total
 
 
 def purge_expired(batch_size: int, max_batches: int | None = None) -> dict[str, int]:
-    """Delete expired codes and tokens; returns how many rows of each kind went.
+    """Delete expired codes, tokens and sign-in sessions; returns how many rows of
+    each kind went.
 
     An expired code can no longer be redeemed, so its row is no longer needed to
     detect a replay: a late replay is refused as an unknown code.
@@ -45,7 +47,9 @@ def purge_expired(batch_size: int, max_batches: int | None = None) -> dict[str, 
         Token, Token.expires_at.is_not(None) & (Token.expires_at < moment), batch_size,
         max_batches,
     )
-    return {"codes": codes, "tokens": tokens}
+    sessions = _delete_in_batches(LoginSession, LoginSession.expires_at < moment, batch_size,
+                                  max_batches, key=LoginSession.id_hash)
+    return {"codes": codes, "tokens": tokens, "sessions": sessions}
 
 
 def maybe_purge() -> dict[str, int] | None:

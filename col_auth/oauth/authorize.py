@@ -30,7 +30,8 @@ from ..core.errors import (
 from ..core.models import OAuthClient
 from ..core.oauth_clients import client_is_usable, find_client, parse_scopes, scope_string
 from ..core.oauth_tokens import create_code
-from ..web import client_ip, errors, icon_response, with_query
+from ..extensions import limiter
+from ..web import client_ip, errors, icon_response, once, with_query
 from ..web.forms import require_submitted
 from ..web.headers import no_store
 from . import bp
@@ -149,9 +150,13 @@ def _answer_error(error: BaseException) -> Response:
         return errors.page_response(error)
     metrics.REFUSALS.labels("oauth", error.code).inc()
     user = current_user if current_user.is_authenticated else None
-    audit.record(audit.OAUTH_REFUSED, user_id=user.id if user else None,
-                 site_id=user.site_id if user else None, ip=client_ip(),
-                 client_id=request.values.get("client_id"), error=error.code)
+    client_id = request.values.get("client_id")
+    # Before sign-in anyone can cause refusals: audited once a minute per (client,
+    # error, address), counted in metrics every time.
+    if user or once.first_in(60, "oauth_refused", client_id, error.code, client_ip()):
+        audit.record(audit.OAUTH_REFUSED, user_id=user.id if user else None,
+                     site_id=user.site_id if user else None, ip=client_ip(),
+                     client_id=client_id, error=error.code)
     return _redirect_to_client(error.redirect_uri, error.state, error=error.code,
                                error_description=error.message)
 
@@ -171,7 +176,12 @@ def authorize_misspelt(rest: str):
     return redirect(authorize_path + "?" + urlencode(pairs), code=302)
 
 
+def _authorize_limit() -> str:
+    return current_app.config["AUTHORIZE_RATE_LIMIT"]
+
+
 @bp.route("/authorize", methods=["GET", "POST"])
+@limiter.limit(_authorize_limit)
 def authorize():
     source = request.form if request.method == "POST" else request.args
     auth_request = validate(*_collect(source))

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from flask import Flask, Response, current_app, make_response, request
+from flask import Flask, Response, current_app, make_response, request, session
 
+from ..core import accounts
 from ..core.errors import CoreError, NotFound
 from ..core.models import User
 from ..extensions import db, login_manager
 from . import errors
 from .headers import security_headers
+
+# Where the session cookie keeps the id of its server-side sign-in session.
+SESSION_ID_KEY = "session_id"
 
 
 def client_ip() -> str | None:
@@ -85,8 +89,10 @@ def init_app(flask_app: Flask) -> None:
 
     @login_manager.user_loader
     def load_user(user_id: str) -> User | None:
-        user = db.session.get(User, user_id)
-        return user if user is not None and user.active else None
+        # The cookie names a session; the user is signed in only while the server
+        # keeps that session (issue 9: a kept cookie must open nothing after logout).
+        user = accounts.session_user(session.get(SESSION_ID_KEY))
+        return user if user is not None and user.id == user_id else None
 
     @flask_app.context_processor
     def template_globals() -> dict[str, str]:

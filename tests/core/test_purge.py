@@ -31,7 +31,7 @@ def test_purge_deletes_only_expired_codes_and_tokens(app, live, clock):
     clock.advance(601)  # codes and the access token have expired
     result = app.test_cli_runner().invoke(args=["purge", "--json", "--batch-size", "1"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output) == {"codes": 2, "tokens": 1}
+    assert json.loads(result.output) == {"codes": 2, "tokens": 1, "sessions": 0}
     assert _count(app, AuthorizationCode) == 0
     assert _count(app, Token) == 1
     refreshed = requests.post(f"{live.url}/api/o/oauth/v2/token", timeout=10, data={
@@ -60,3 +60,21 @@ def test_token_requests_purge_opportunistically(app, live, clock):
         "client_id": seeded.client_id, "client_secret": seeded.client_secret})
     assert response.status_code == 200
     assert _count(app, AuthorizationCode) == 1, "the expired code was purged, the used one kept"
+
+
+def test_purge_deletes_expired_sign_in_sessions(app, live, clock):
+    from col_auth.core.models import LoginSession
+    from tests.helpers import Browser, seed
+
+    seed(app)
+    early, late = Browser(live.url), Browser(live.url)
+    early.login("member")
+    clock.advance(app.config["SESSION_LIFETIME"] - 60)
+    late.login("admin")
+    clock.advance(120)  # the first session has expired, the second has not
+    result = app.test_cli_runner().invoke(args=["purge", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["sessions"] == 1
+    assert _count(app, LoginSession) == 1
+    assert early.get("/profile").status_code == 302
+    assert late.get("/profile").status_code == 200
