@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
+
+from flask import request
 from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -19,4 +21,16 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
-limiter = Limiter(key_func=get_remote_address)
+
+
+def client_address() -> str | None:
+    """The client's address, normalised, or None if it is not one: behind
+    ``PROXY_FIX_HOPS`` it comes from X-Forwarded-For, text that audit rows and
+    rate-limit keys must not take as it is (a key as long as the header)."""
+    try:
+        return str(ipaddress.ip_address(request.remote_addr or ""))
+    except ValueError:
+        return None
+
+
+limiter = Limiter(key_func=lambda: client_address() or "invalid-address")

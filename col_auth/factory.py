@@ -26,7 +26,8 @@ from .core.crypto import SecretBox, generate_fernet_key
 from .extensions import csrf, db, limiter, login_manager, migrate
 from .legacy import bp as legacy_bp
 from .oauth import BLUEPRINTS as OAUTH_BLUEPRINTS
-from .web import body_size, hosts, once
+from .web import body_size, boundary, hosts, once
+from .web.json import JSONProvider
 
 MIGRATIONS_DIR = str(Path(__file__).parent / "migrations")
 
@@ -38,6 +39,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         f"{ENV_PREFIX}_INSTANCE_PATH"
     )
     flask_app = Flask("col_auth", instance_path=instance_path, instance_relative_config=True)
+    flask_app.json = JSONProvider(flask_app)  # deep nesting is a 400, not a RecursionError
     flask_app.config.from_mapping(DEFAULTS)
     flask_app.config.from_prefixed_env(ENV_PREFIX)
     flask_app.config.update(config)
@@ -54,6 +56,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     flask_app.before_request(hosts.refuse_untrusted_host)
     # Before the limiter's own hook: its key functions read the form.
     flask_app.before_request(body_size.refuse_oversize_form)
+    # Then no control character in the path, query, headers or form (web.boundary).
+    boundary.init_app(flask_app)
     limiter.init_app(flask_app)
     once.init_app(flask_app)
     login_manager.init_app(flask_app)

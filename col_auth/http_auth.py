@@ -19,7 +19,6 @@ import base64
 import binascii
 import re
 import time
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
@@ -29,10 +28,18 @@ from urllib.parse import unquote_plus
 from flask import g, request
 
 from .core import metrics
-from .core.errors import CoreError, InsufficientScope, InvalidClient, InvalidToken, TokenError
+from .core.errors import (
+    CoreError,
+    InsufficientScope,
+    InvalidClient,
+    InvalidRequest,
+    InvalidToken,
+    TokenError,
+)
 from .core.legacy_tokens import validate_legacy_token
 from .core.oauth_tokens import MAX_TOKEN_LENGTH, validate_access_token
 from .core.principals import Principal
+from .core.text import is_storable
 from .database import read_without_transaction
 
 REALM = "col_auth"
@@ -66,12 +73,9 @@ def read_authorization() -> Authorization | None:
     return split_authorization(request.headers.get("Authorization"))
 
 
-def _decode_basic(credentials: str) -> tuple[str, str] | None:
-    """The two parts around the first colon of a Basic credential, or None.
-
-    Strict: the base64 must be canonical (no stray characters, exact padding, zero
-    unused bits) and the text UTF-8 without control characters (C0, DEL, C1).
-    """
+def _basic_text(credentials: str) -> str | None:
+    """The text of a Basic credential, or None. Strict: the base64 must be canonical
+    (no stray characters, exact padding, zero unused bits) and the text UTF-8."""
     if not credentials or len(credentials) > MAX_CREDENTIALS_LENGTH:
         return None
     try:
@@ -81,7 +85,14 @@ def _decode_basic(credentials: str) -> tuple[str, str] | None:
         return None
     if base64.b64encode(raw).decode("ascii") != credentials:
         return None  # non-zero unused bits: another spelling of the same bytes
-    if any(unicodedata.category(ch) == "Cc" for ch in text):
+    return text
+
+
+def _decode_basic(credentials: str) -> tuple[str, str] | None:
+    """The two parts around the first colon of a Basic credential, or None; also
+    None if the text holds a control character (C0, DEL, C1)."""
+    text = _basic_text(credentials)
+    if text is None or not is_storable(text):
         return None
     first, colon, second = text.partition(":")
     return (first, second) if colon else None
@@ -116,14 +127,23 @@ def bearer_token(authorization: Authorization | None) -> str | None:
 def client_basic_credentials() -> tuple[str, str] | None:
     """``client_secret_basic``: ``(client_id, client_secret)`` from this request's
     Basic header, each part form-decoded (RFC 6749 §2.3.1); None when the request
-    sends no Basic header; ``InvalidClient`` when it sends a malformed one."""
+    sends no Basic header; ``InvalidClient`` when it sends a malformed one.
+
+    A control character in either part (NUL: "a%00b" once form-decoded) is an
+    ``InvalidRequest``, as the same value in the form is (``web.boundary``): the
+    header itself is plain base64 and passes the boundary's check.
+    """
     authorization = read_authorization()
     if authorization is None or authorization.scheme != "basic":
         return None
-    pair = _decode_basic(authorization.credentials)
-    if pair is None:
+    text = _basic_text(authorization.credentials)
+    if text is None or ":" not in text:
         raise InvalidClient("Malformed Basic client credentials.")
-    return unquote_plus(pair[0]), unquote_plus(pair[1])
+    client_id, _, secret = text.partition(":")
+    client_id, secret = unquote_plus(client_id), unquote_plus(secret)
+    if not (is_storable(client_id) and is_storable(secret)):
+        raise InvalidRequest("The Basic client credentials contain a control character.")
+    return client_id, secret
 
 
 def challenges(error: CoreError) -> list[str]:

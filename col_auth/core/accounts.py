@@ -106,8 +106,9 @@ def create_user(
     user = User(
         username=username,
         username_key=key,
-        full_name=check_text(full_name.strip(), "full name", code="invalid_name") or username,
-        email=check_text(email.strip(), "email", code="invalid_email"),
+        full_name=_bounded(full_name.strip(), User.full_name, "full name",
+                           "invalid_name") or username,
+        email=_bounded(email.strip(), User.email, "email", "invalid_email"),
         site=site,
         role=ROLE_SITE_ADMIN if site_admin else ROLE_MEMBER,
         is_system_admin=system_admin,
@@ -116,6 +117,14 @@ def create_user(
     db.session.add(user)
     db.session.flush()
     return user
+
+
+def _bounded(value: str, column, field: str, code: str) -> str:
+    """``value`` if it can be stored in ``column`` (its length from the model)."""
+    length = column.type.length
+    if len(value) > length:
+        raise ValidationError(code, f"the {field} has at most {length} characters")
+    return check_text(value, f"the {field}", code=code)
 
 
 def _check_new_password(password: str) -> None:

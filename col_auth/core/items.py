@@ -11,7 +11,7 @@ from .errors import ValidationError
 from .models import Item, Site, User
 from .text import check_text
 
-TITLE_MAX = 200
+TITLE_MAX = Item.title.type.length
 BODY_MAX = 10_000
 _FIELDS = {"title", "body"}
 

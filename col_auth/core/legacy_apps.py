@@ -17,7 +17,8 @@ from .models import LegacyApp, User
 from .text import check_text
 from .urls import split_absolute_url
 
-NAME_REQUIRED = "Application Name is required (200 characters at most)"
+MAX_NAME_LENGTH = LegacyApp.name.type.length
+NAME_REQUIRED = f"Application Name is required ({MAX_NAME_LENGTH} characters at most)"
 
 
 def secret_box() -> SecretBox:
@@ -35,9 +36,22 @@ def check_absolute_url(url: str, field: str) -> str:
     return url
 
 
+def returnable_url(legacy_app: LegacyApp) -> str:
+    """The app's Return URL, if it still passes the checks of registration; else a
+    ``ValidationError``: a URL stored before a rule it breaks (a host not in ASCII)
+    is never redirected to."""
+    try:
+        return check_absolute_url(legacy_app.return_url, "Return URL")
+    except ValidationError as exc:
+        raise ValidationError(
+            "invalid_return_url",
+            f"This app's Return URL is no longer accepted: {exc.message}. Nothing was "
+            "sent; the app's owner must change it at /developer.") from None
+
+
 def _app_name(name: str | None) -> str:
     name = (name or "").strip()
-    if not name or len(name) > 200:
+    if not name or len(name) > MAX_NAME_LENGTH:
         raise ValidationError("invalid_name", NAME_REQUIRED)
     return check_text(name, "Application Name", code="invalid_name")
 

@@ -13,7 +13,7 @@ from flask_login import current_user
 
 from ..core import audit, metrics
 from ..core.errors import CoreError, ValidationError
-from ..core.legacy_apps import app_secret, find_app
+from ..core.legacy_apps import app_secret, find_app, returnable_url
 from ..core.legacy_tokens import issue_legacy_token
 from ..core.models import GRANT_SITE_TOKEN, GRANT_USER_TOKEN, LegacyApp
 from ..extensions import limiter
@@ -83,6 +83,7 @@ def authorize():
     if legacy_app is None:
         raise ValidationError("unknown_app", "This link does not name a registered app. "
                                              "Nothing was sent anywhere.")
+    returnable_url(legacy_app)  # before any redirect to it, error packets included
     type_value = (params.get("type") or DEFAULT_TYPE).strip()
     kind = TOKEN_TYPES.get(type_value)
     if kind is None:

@@ -5,11 +5,17 @@ from flask_wtf.file import FileField
 from wtforms import BooleanField, HiddenField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length, Optional
 
+from ..core.models import LegacyApp
+
 
 class AppForm(FlaskForm):
-    name = StringField("Application Name", validators=[DataRequired(), Length(max=200)])
-    return_url = StringField("Return URL", validators=[DataRequired(), Length(max=2000)])
-    privacy_url = StringField("Privacy URL", validators=[Optional(), Length(max=2000)])
+    # At most what the columns hold (core.legacy_apps checks the same again).
+    name = StringField("Application Name",
+                       validators=[DataRequired(), Length(max=LegacyApp.name.type.length)])
+    return_url = StringField("Return URL", validators=[
+        DataRequired(), Length(max=LegacyApp.return_url.type.length)])
+    privacy_url = StringField("Privacy URL", validators=[
+        Optional(), Length(max=LegacyApp.privacy_url.type.length)])
     icon = FileField("Icon")
     remove_icon = BooleanField("Remove the icon")
     submit = SubmitField("Insert")

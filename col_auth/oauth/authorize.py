@@ -27,8 +27,14 @@ from ..core.errors import (
     UnsupportedResponseType,
     ValidationError,
 )
-from ..core.models import OAuthClient
-from ..core.oauth_clients import client_is_usable, find_client, parse_scopes, scope_string
+from ..core.models import AuthorizationCode, OAuthClient
+from ..core.oauth_clients import (
+    check_redirect_uri,
+    client_is_usable,
+    find_client,
+    parse_scopes,
+    scope_string,
+)
 from ..core.oauth_tokens import create_code
 from ..extensions import limiter
 from ..web import client_ip, errors, icon_response, once, with_query
@@ -41,6 +47,11 @@ from .forms import OAuthConsentForm
 REQUEST_PARAMS = ("client_id", "redirect_uri", "scope", "response_type", "response_mode",
                   "state", "nonce", "code_challenge", "code_challenge_method")
 MAX_PARAM_LENGTH = 2000
+# A parameter stored with the code may be no longer than its column, which
+# PostgreSQL would refuse at "Allow" (a 500); the others only travel.
+MAX_LENGTHS = {name: MAX_PARAM_LENGTH for name in REQUEST_PARAMS} | {
+    "nonce": AuthorizationCode.nonce.type.length,
+}
 
 
 @dataclass(frozen=True)
@@ -66,6 +77,14 @@ def _collect(source) -> tuple[dict[str, str], set[str]]:
     return params, repeated
 
 
+def check_lengths(params: dict[str, str]) -> None:
+    """``InvalidRequest`` naming the first parameter longer than ``MAX_LENGTHS`` allows."""
+    for name, value in params.items():
+        if len(value) > MAX_LENGTHS[name]:
+            raise InvalidRequest(f"Parameter too long: {name} "
+                                 f"({MAX_LENGTHS[name]} characters at most).")
+
+
 def validate(params: dict[str, str], repeated: set[str]) -> AuthorizationRequest:
     """The checked request. While the client or its redirect URI is in doubt an
     error is a 400 page; after that it is an ``OAuthError`` sent to the client."""
@@ -84,6 +103,12 @@ def validate(params: dict[str, str], repeated: set[str]) -> AuthorizationRequest
     if redirect_uri not in client.redirect_uri_list:
         raise ValidationError("invalid_request",
                               "The redirect_uri is not registered for this application.")
+    # Registered before a rule it breaks (a host not in ASCII): not redirected to.
+    try:
+        check_redirect_uri(redirect_uri)
+    except ValidationError as exc:
+        raise ValidationError("invalid_request", "The redirect_uri registered for this "
+                              f"application is no longer accepted: {exc.message}") from None
     try:
         return _validate_for_client(client, redirect_uri, params, repeated)
     except OAuthError as exc:
@@ -94,9 +119,7 @@ def _validate_for_client(client: OAuthClient, redirect_uri: str, params: dict[st
                          repeated: set[str]) -> AuthorizationRequest:
     if repeated:
         raise InvalidRequest(f"Repeated parameter(s): {', '.join(sorted(repeated))}.")
-    too_long = [n for n, v in params.items() if len(v) > MAX_PARAM_LENGTH]
-    if too_long:
-        raise InvalidRequest(f"Parameter too long: {too_long[0]}.")
+    check_lengths(params)
     response_type = params.get("response_type")
     if not response_type:
         raise InvalidRequest("response_type is required.")

