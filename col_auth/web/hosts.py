@@ -19,6 +19,7 @@ from ..core.errors import ValidationError
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
+@functools.lru_cache(maxsize=64)
 def hostname_of(host: str) -> str | None:
     """The lower-case host name of a Host header value (port and brackets dropped),
     or None for one that is not a plain ASCII host."""
