@@ -112,26 +112,24 @@ def set_password(username: str, password: str, as_json: bool) -> None:
     emit({"username": user.username, "sessions_ended": ended}, as_json)
 
 
-@click.command("deactivate-user")
-@click.argument("username")
-@json_option
-@store_command
-def deactivate_user(username: str, as_json: bool) -> None:
-    """Deactivate a user: sessions end, pending codes are void, tokens stop working."""
-    user = accounts.get_user_by_username(username)
-    accounts.set_active(user, False)
-    emit({"username": user.username, "active": False}, as_json)
+def _activation_command(verb: str, active: bool, summary: str) -> click.Command:
+    @click.command(verb, help=summary)
+    @click.argument("username")
+    @json_option
+    @store_command
+    def command(username: str, as_json: bool) -> None:
+        user = accounts.get_user_by_username(username)
+        accounts.set_active(user, active)
+        emit({"username": user.username, "active": active}, as_json)
+
+    return command
 
 
-@click.command("activate-user")
-@click.argument("username")
-@json_option
-@store_command
-def activate_user(username: str, as_json: bool) -> None:
-    """Activate a user again (they sign in anew; old sessions stay ended)."""
-    user = accounts.get_user_by_username(username)
-    accounts.set_active(user, True)
-    emit({"username": user.username, "active": True}, as_json)
+deactivate_user = _activation_command(
+    "deactivate-user", False,
+    "Deactivate a user: sessions end, pending codes are void, tokens stop working.")
+activate_user = _activation_command(
+    "activate-user", True, "Activate a user again (they sign in anew; old sessions stay ended).")
 
 
 @click.command("create-app")

@@ -156,3 +156,14 @@ def test_void_codes_of_user_voids_only_their_pending_codes(app):
         with pytest.raises(InvalidGrant):
             oauth_tokens.redeem_code(client, member_code, REDIRECT_URI, None)
         assert oauth_tokens.redeem_code(client, admin_code, REDIRECT_URI, None).access_token
+
+
+def test_code_does_not_survive_deactivating_and_activating_its_user(app, live):
+    seeded = seed_client(app)
+    code = get_code(live, seeded)
+    runner = app.test_cli_runner()
+    for verb in ("deactivate-user", "activate-user"):
+        result = runner.invoke(args=[verb, "member"])
+        assert result.exit_code == 0, result.output
+    assert _pending_codes(app) == 0
+    _assert_refused_as_invalid_grant(_exchange(live, seeded, code))
