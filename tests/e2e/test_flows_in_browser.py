@@ -146,3 +146,40 @@ def test_pages_are_usable_on_a_phone_width(page, stack):
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 375, f"the consent page scrolls sideways on a phone ({width}px)"
     screenshot(page, "legacy-consent-phone")
+
+
+def test_sign_out_everywhere_and_password_change_in_the_profile(chromium, page, stack):
+    """Two browsers signed in as the member: "Sign out everywhere" in one signs both
+    out; a new password set in the profile signs every browser out again."""
+    other = chromium.new_context().new_page()
+    _sign_in(other, stack, PASSWORDS["member"])
+    _sign_in(page, stack, PASSWORDS["member"])
+    page.goto(stack.service + "/profile")
+    screenshot(page, "profile-sign-in")
+    page.get_by_role("button", name="Sign out everywhere").click()
+    expect(page).to_have_url(re.compile(r"/login"))
+    expect(page.get_by_text("Signed out everywhere")).to_be_visible()
+    other.goto(stack.service + "/profile")
+    expect(other).to_have_url(re.compile(r"/login"))
+
+    _sign_in(other, stack, PASSWORDS["member"])
+    _sign_in(page, stack, PASSWORDS["member"])
+    page.goto(stack.service + "/profile")
+    page.get_by_role("link", name="Change password").click()
+    page.get_by_label("Current password").fill(PASSWORDS["member"])
+    page.get_by_label("New password", exact=True).fill("a brand new password")
+    page.get_by_label("New password again").fill("a brand new password")
+    page.get_by_role("button", name="Change password").click()
+    expect(page.get_by_text("Password changed")).to_be_visible()
+    other.goto(stack.service + "/profile")
+    expect(other).to_have_url(re.compile(r"/login"))
+    _sign_in(other, stack, "a brand new password")
+    other.goto(stack.service + "/profile")
+    expect(other.get_by_role("button", name="Sign out everywhere")).to_be_visible()
+    other.context.close()
+
+
+def _sign_in(page, stack, password: str) -> None:
+    page.goto(stack.service + "/login")
+    login(page, stack.service, "member", password)
+    expect(page).not_to_have_url(re.compile(r"/login"))
