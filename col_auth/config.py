@@ -97,6 +97,16 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+def list_setting(value: str | list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
+    """A setting that holds several values: comma separated text, or a list (a JSON
+    list given in the environment is parsed by ``from_prefixed_env``)."""
+    if not value:
+        return ()
+    if isinstance(value, str):
+        value = value.split(",")
+    return tuple(item.strip() for item in value if item.strip())
+
+
 def instance_file(instance_path: str, name: str) -> Path:
     return Path(instance_path) / name
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 
-from flask import request
+from flask import current_app, request
 from flask_limiter import Limiter
 from flask_login import LoginManager
 from flask_migrate import Migrate
@@ -23,7 +24,7 @@ login_manager = LoginManager()
 csrf = CSRFProtect()
 
 
-def client_address() -> str | None:
+def client_ip() -> str | None:
     """The client's address, normalised, or None if it is not one: behind
     ``PROXY_FIX_HOPS`` it comes from X-Forwarded-For, text that audit rows and
     rate-limit keys must not take as it is (a key as long as the header)."""
@@ -33,4 +34,10 @@ def client_address() -> str | None:
         return None
 
 
-limiter = Limiter(key_func=lambda: client_address() or "invalid-address")
+limiter = Limiter(key_func=lambda: client_ip() or "invalid-address")
+
+
+def limit_from(setting: str) -> Callable[[], str]:
+    """A limit for ``limiter.limit`` read from ``setting`` at each request, so that
+    the app's configuration, not the one at import, decides."""
+    return lambda: current_app.config[setting]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -20,6 +21,7 @@ from .config import (
     ENV_PREFIX,
     generate_secret_key,
     instance_file,
+    list_setting,
     load_or_create_secret,
 )
 from .core.crypto import SecretBox, generate_fernet_key
@@ -80,9 +82,7 @@ def _derive_settings(flask_app: Flask) -> None:
         cfg["SECRET_KEY"] = load_or_create_secret(
             instance_file(flask_app.instance_path, "secret_key"), generate_secret_key
         )
-    keys = cfg.get("ENCRYPTION_KEYS") or ""
-    if isinstance(keys, str):
-        keys = [k.strip() for k in keys.split(",") if k.strip()]
+    keys = list(list_setting(cfg.get("ENCRYPTION_KEYS")))
     if not keys:
         keys = [
             load_or_create_secret(
@@ -112,8 +112,11 @@ def _derive_settings(flask_app: Flask) -> None:
 
     # Our hook checks the Host header against the issuer and these names (web.hosts);
     # Flask's own check, which reads the same setting, is left off.
-    cfg["TRUSTED_HOST_NAMES"] = hosts.parse_trusted_hosts(cfg.get("TRUSTED_HOSTS"))
+    cfg["TRUSTED_HOST_NAMES"] = tuple(name.lower()
+                                      for name in list_setting(cfg.get("TRUSTED_HOSTS")))
     cfg["TRUSTED_HOSTS"] = None
+    cfg["METRICS_ALLOW_NETWORKS"] = tuple(ipaddress.ip_network(cidr, strict=False)
+                                          for cidr in list_setting(cfg["METRICS_ALLOW"]))
 
     issuer = str(cfg["ISSUER"]).rstrip("/")
     cfg["ISSUER"] = issuer

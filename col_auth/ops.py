@@ -72,13 +72,6 @@ def _may_read_metrics() -> bool:
     return any(address in network for network in config["METRICS_ALLOW_NETWORKS"])
 
 
-def parse_networks(value: str | list[str] | tuple[str, ...]) -> tuple:
-    """``METRICS_ALLOW``: CIDRs, comma or space separated (or a JSON list)."""
-    if isinstance(value, str):
-        value = value.replace(",", " ").split()
-    return tuple(ipaddress.ip_network(item.strip(), strict=False) for item in value)
-
-
 # Every label value is one of few, whatever the request (a new method name or path
 # must not become a new series: issue 9).
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -93,6 +86,5 @@ def _count_request(response: Response) -> Response:
 
 
 def init_app(app: Flask) -> None:
-    app.config["METRICS_ALLOW_NETWORKS"] = parse_networks(app.config["METRICS_ALLOW"])
     app.register_blueprint(bp)
     app.after_request(_count_request)

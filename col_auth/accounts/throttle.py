@@ -20,6 +20,7 @@ import hashlib
 import time
 
 from flask import current_app, request
+from flask_login import current_user
 from limits import RateLimitItemPerSecond
 
 from ..core.accounts import login_name_key
@@ -28,14 +29,6 @@ from ..web import client_ip
 
 # A name no username can be (it fails the profile): one key for all of them.
 _NO_NAME = "\x00"
-
-
-def address_limit() -> str:
-    return current_app.config["LOGIN_ADDRESS_RATE_LIMIT"]
-
-
-def username_limit() -> str:
-    return current_app.config["LOGIN_RATE_LIMIT"]
 
 
 def _username_digest(username: str | None = None) -> str:
@@ -69,10 +62,16 @@ def delay_for(failures: int, after: int, longest: float) -> float:
     return min(longest, 0.25 * 2 ** min(failures - after - 1, 16))
 
 
+def _counting() -> bool:
+    # The limiter is one object for every app of the process (tests make many): this
+    # app's own setting decides too.
+    return limiter.enabled and bool(current_app.config.get("RATELIMIT_ENABLED", True))
+
+
 def wait_for_username(username: str | None = None) -> float:
     """Sleep as long as the recent failures of ``username`` (by default the submitted
     one) call for; the seconds slept. Nothing when rate limiting is off."""
-    if not limiter.enabled or not current_app.config.get("RATELIMIT_ENABLED", True):
+    if not _counting():
         return 0.0
     window = _failure_window()
     _, remaining = limiter.limiter.get_window_stats(window, "login-failures",
@@ -86,12 +85,10 @@ def wait_for_username(username: str | None = None) -> float:
 
 
 def count_failure(username: str | None = None) -> None:
-    if limiter.enabled and current_app.config.get("RATELIMIT_ENABLED", True):
+    if _counting():
         limiter.limiter.hit(_failure_window(), "login-failures", _username_digest(username))
 
 
 def user_key() -> str:
     """Per signed-in user and address: for forms that check the current password."""
-    from flask_login import current_user
-
     return f"password:{client_ip()}:{current_user.get_id()}"

@@ -15,7 +15,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 from ..core import accounts, audit, grants
 from ..core.clock import now, to_epoch
 from ..core.errors import NotFound, PermissionDenied
-from ..extensions import limiter
+from ..extensions import limit_from, limiter
 from ..web import SESSION_ID_KEY, client_ip, form_status, safe_next_url
 from ..web.forms import ButtonForm, require_submitted
 from . import bp, throttle
@@ -28,8 +28,9 @@ def index():
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(throttle.address_limit, methods=["POST"], key_func=throttle.address_key)
-@limiter.limit(throttle.username_limit, methods=["POST"],
+@limiter.limit(limit_from("LOGIN_ADDRESS_RATE_LIMIT"), methods=["POST"],
+               key_func=throttle.address_key)
+@limiter.limit(limit_from("LOGIN_RATE_LIMIT"), methods=["POST"],
                key_func=throttle.username_address_key)
 def login():
     form = LoginForm()
@@ -107,7 +108,7 @@ def sign_out_everywhere():
 
 @bp.route("/profile/password", methods=["GET", "POST"])
 @login_required
-@limiter.limit(throttle.username_limit, methods=["POST"], key_func=throttle.user_key)
+@limiter.limit(limit_from("LOGIN_RATE_LIMIT"), methods=["POST"], key_func=throttle.user_key)
 def change_password():
     """A new password ends every session of the user, this one too: whoever knew the
     old password, in whichever browser, must sign in again."""

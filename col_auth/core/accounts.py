@@ -12,12 +12,12 @@ from sqlalchemy import delete, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..extensions import db
-from . import audit
+from . import audit, oauth_tokens
 from .clock import now
 from .crypto import token_hash
 from .errors import Conflict, NotFound, ValidationError
 from .models import ROLE_MEMBER, ROLE_SITE_ADMIN, LoginSession, Site, User
-from .text import check_text, is_storable
+from .text import check_length, is_storable
 
 # A hash to check against when the username is unknown, so that a failed
 # sign-in takes as long whether or not the user exists.
@@ -39,19 +39,20 @@ def username_key(username: str) -> str:
     dropped first, as people paste it. Raises ``ValidationError`` for a string that
     is no username."""
     username = username.strip(_PASTED_SPACE)
-    # Checked before the profile runs: its cost grows with the input.
+    wrong_length = ValidationError("invalid_username",
+                                   f"a username has 1 to {MAX_USERNAME_LENGTH} characters")
+    # Checked before the profile runs, whose cost grows with the input, and after it,
+    # as lower-casing may lengthen a string.
     if not username or len(username) > MAX_USERNAME_LENGTH:
-        raise ValidationError("invalid_username",
-                              f"a username has 1 to {MAX_USERNAME_LENGTH} characters")
+        raise wrong_length
     try:
         key = _USERNAME_PROFILE.enforce(username)
     except UnicodeError:
         raise ValidationError(
             "invalid_username",
             "a username may not contain spaces, control or invisible characters") from None
-    if len(key) > MAX_USERNAME_LENGTH:  # lower-casing may lengthen a string
-        raise ValidationError("invalid_username",
-                              f"a username has 1 to {MAX_USERNAME_LENGTH} characters")
+    if len(key) > MAX_USERNAME_LENGTH:
+        raise wrong_length
     if ":" in key:
         # A colon would make "Basic base64(username:token)" ambiguous (RFC 7617 §2).
         raise ValidationError("invalid_username", "a username may not contain a colon")
@@ -67,10 +68,8 @@ def login_name_key(username: str) -> str | None:
 
 
 def create_site(name: str) -> Site:
-    name = name.strip()
-    if not name or len(name) > 200:
-        raise ValidationError("invalid_name", "a site needs a name (200 characters at most)")
-    check_text(name, "the site name", code="invalid_name")
+    name = check_length(name.strip(), "the site name", Site.name.type.length,
+                        code="invalid_name", required=True)
     if db.session.scalar(select(Site).where(Site.name == name)):
         raise Conflict("site_exists", f"a site named {name!r} exists already")
     site = Site(name=name)
@@ -106,9 +105,10 @@ def create_user(
     user = User(
         username=username,
         username_key=key,
-        full_name=_bounded(full_name.strip(), User.full_name, "full name",
-                           "invalid_name") or username,
-        email=_bounded(email.strip(), User.email, "email", "invalid_email"),
+        full_name=check_length(full_name.strip(), "the full name",
+                               User.full_name.type.length, code="invalid_name") or username,
+        email=check_length(email.strip(), "the email", User.email.type.length,
+                           code="invalid_email"),
         site=site,
         role=ROLE_SITE_ADMIN if site_admin else ROLE_MEMBER,
         is_system_admin=system_admin,
@@ -117,14 +117,6 @@ def create_user(
     db.session.add(user)
     db.session.flush()
     return user
-
-
-def _bounded(value: str, column, field: str, code: str) -> str:
-    """``value`` if it can be stored in ``column`` (its length from the model)."""
-    length = column.type.length
-    if len(value) > length:
-        raise ValidationError(code, f"the {field} has at most {length} characters")
-    return check_text(value, f"the {field}", code=code)
 
 
 def _check_new_password(password: str) -> None:
@@ -182,8 +174,6 @@ def set_active(user: User, active: bool, *, by: User | None = None) -> None:
     """Activate or deactivate ``user``. Deactivation ends every session and voids
     every pending authorization code; tokens stop at once because validation
     checks the user (``principals``)."""
-    from . import oauth_tokens  # the OAuth2 store imports this module
-
     user.active = active
     if not active:
         end_sessions_of(user)

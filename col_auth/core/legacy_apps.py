@@ -14,11 +14,10 @@ from .grants import delete_grants_of_legacy_app
 from .icons import sniff_icon
 from .ids import APP_TOKEN_PREFIX, SECRET_KEY_PREFIX, new_guid, parse_guid, strip_prefix
 from .models import LegacyApp, User
-from .text import check_text
+from .text import check_length
 from .urls import split_absolute_url
 
 MAX_NAME_LENGTH = LegacyApp.name.type.length
-NAME_REQUIRED = f"Application Name is required ({MAX_NAME_LENGTH} characters at most)"
 
 
 def secret_box() -> SecretBox:
@@ -50,10 +49,8 @@ def returnable_url(legacy_app: LegacyApp) -> str:
 
 
 def _app_name(name: str | None) -> str:
-    name = (name or "").strip()
-    if not name or len(name) > MAX_NAME_LENGTH:
-        raise ValidationError("invalid_name", NAME_REQUIRED)
-    return check_text(name, "Application Name", code="invalid_name")
+    return check_length((name or "").strip(), "Application Name", MAX_NAME_LENGTH,
+                        code="invalid_name", required=True)
 
 
 def _new_secret() -> str:

@@ -35,7 +35,7 @@ from .models import (
     OAuthClient,
     User,
 )
-from .text import check_text, is_storable
+from .text import check_length, check_text, is_storable
 from .urls import split_absolute_url
 
 # The access levels a template may grant (contract §5).
@@ -47,10 +47,9 @@ MAX_REDIRECT_URIS = 20
 
 
 def _name(value: str | None, what: str) -> str:
-    value = (value or "").strip()
-    if not value or len(value) > 200:
-        raise ValidationError("invalid_name", f"{what} is required (200 characters at most)")
-    return check_text(value, what, code="invalid_name")
+    # Every name column here (modules, external apps, templates, clients) holds 200.
+    return check_length((value or "").strip(), what, Module.name.type.length,
+                        code="invalid_name", required=True)
 
 
 # --- modules and external apps ----------------------------------------------------

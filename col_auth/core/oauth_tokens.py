@@ -4,11 +4,12 @@ Every rule that must hold across many workers is enforced by the database:
 a code is redeemed and a refresh token rotated by one conditional UPDATE, so of
 any number of concurrent attempts exactly one wins (RFC 6749 §4.1.2, §10.5;
 RFC 9700 §4.14.2). The conditional UPDATE comes before anything else is
-written (but the chain lock below), and the step commits at once (``own_transaction``): a loser has
-written nothing, and a replay's revocation stands although the request fails.
-The refreshes of one grant (its refresh chain) also run one after another
-(``_lock_chain``), so a retry within ``REFRESH_GRACE`` can supersede what the
-earlier use issued and the chain never has two live refresh tokens.
+written (but the chain lock below), and the step commits at once
+(``own_transaction``): a loser has written nothing, and a replay's revocation
+stands although the request fails. With a ``REFRESH_GRACE``, the refreshes of one
+grant (its refresh chain) also run one after another (``_lock_chain``), so a retry
+within the grace can supersede what the earlier use issued and the chain never has
+two live refresh tokens.
 Tokens are opaque random strings stored as SHA-256 hashes. Revocation and
 introspection are in ``rfc7009`` and ``rfc7662``.
 """
@@ -226,7 +227,10 @@ def refresh(client: OAuthClient, refresh_token: str, scope: str | None,
 
     rotated_at: datetime | None = None
     with own_transaction():
-        _lock_chain(grant.id)
+        if current_app.config["REFRESH_GRACE"]:
+            # Only a retry within the grace supersedes what another refresh issued;
+            # without a grace, the conditional UPDATE below alone decides a race.
+            _lock_chain(grant.id)
         # Read under the lock, so the chain's timestamps follow the order in which its
         # refreshes ran (``_supersede_successors`` compares them).
         moment = now()

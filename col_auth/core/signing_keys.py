@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import current_app
 from jwt.algorithms import RSAAlgorithm
 
-from ..config import instance_file, load_or_create_secret
+from ..config import instance_file, list_setting, load_or_create_secret
 
 
 @dataclass(frozen=True)
@@ -61,9 +61,7 @@ def _load(pems: tuple[str, ...]) -> tuple[SigningKey, ...]:
 
 
 def signing_keys() -> tuple[SigningKey, ...]:
-    configured = current_app.config.get("OIDC_SIGNING_KEYS") or ""
-    if isinstance(configured, str):
-        configured = [p.strip() for p in configured.split(",") if p.strip()]
+    configured = list_setting(current_app.config.get("OIDC_SIGNING_KEYS"))
     if configured:
         pems = tuple(Path(p).read_text().strip() for p in configured)
     else:

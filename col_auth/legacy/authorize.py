@@ -8,7 +8,7 @@ site-administrator check; then consent.
 
 from __future__ import annotations
 
-from flask import Response, current_app, make_response, redirect, render_template, request, url_for
+from flask import Response, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from ..core import audit, metrics
@@ -16,10 +16,11 @@ from ..core.errors import CoreError, ValidationError
 from ..core.legacy_apps import app_secret, find_app, returnable_url
 from ..core.legacy_tokens import issue_legacy_token
 from ..core.models import GRANT_SITE_TOKEN, GRANT_USER_TOKEN, LegacyApp
-from ..extensions import limiter
-from ..web import client_ip, errors, once, with_query
+from ..extensions import limit_from, limiter
+from ..web import client_ip, errors, with_query
 from ..web.forms import require_submitted
 from ..web.headers import no_store
+from ..web.refusals import record_refusal
 from . import bp, packets
 from .forms import ConsentForm
 
@@ -55,14 +56,8 @@ def _answer_error(error: BaseException) -> Response:
     error packet, recorded; any other error is a page."""
     if not isinstance(error, Refusal):
         return errors.page_response(error)
-    metrics.REFUSALS.labels("legacy", error.code).inc()
-    # Before sign-in anyone can cause refusals: audited once a minute per (app, error,
-    # address), counted in metrics every time.
-    signed_in = current_user.is_authenticated
-    if signed_in or once.first_in(60, "legacy_refused", error.legacy_app.app_token,
-                                  error.code, client_ip()):
-        audit.record(audit.LEGACY_REFUSED, user_id=current_user.id if signed_in else None,
-                     ip=client_ip(), app=error.legacy_app.app_token, error=error.code)
+    app_token = error.legacy_app.app_token
+    record_refusal("legacy", audit.LEGACY_REFUSED, app_token, error.code, app=app_token)
     packet = packets.sign(packets.error_claims(error.code), app_secret(error.legacy_app))
     return _back_to_app(error.legacy_app, {"jwt": packet})
 
@@ -70,13 +65,9 @@ def _answer_error(error: BaseException) -> Response:
 errors.answer_with(bp, _answer_error)
 
 
-def _authorize_limit() -> str:
-    return current_app.config["AUTHORIZE_RATE_LIMIT"]
-
-
 @bp.route("/auth/", methods=["GET", "POST"])
 @bp.route("/auth", methods=["GET", "POST"])
-@limiter.limit(_authorize_limit)
+@limiter.limit(limit_from("AUTHORIZE_RATE_LIMIT"))
 def authorize():
     params = _params()
     legacy_app = find_app(params.get("apptoken"))

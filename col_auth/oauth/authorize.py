@@ -16,7 +16,7 @@ from flask import Response, current_app, make_response, redirect, render_templat
 from flask import url_for as flask_url_for
 from flask_login import current_user
 
-from ..core import audit, metrics, rfc7636
+from ..core import audit, rfc7636
 from ..core.clock import now
 from ..core.errors import (
     AccessDenied,
@@ -36,10 +36,11 @@ from ..core.oauth_clients import (
     scope_string,
 )
 from ..core.oauth_tokens import create_code
-from ..extensions import limiter
-from ..web import client_ip, errors, icon_response, once, with_query
+from ..extensions import limit_from, limiter
+from ..web import client_ip, errors, icon_response, with_query
 from ..web.forms import require_submitted
 from ..web.headers import no_store
+from ..web.refusals import record_refusal
 from . import bp
 from .forms import OAuthConsentForm
 
@@ -171,15 +172,8 @@ def _answer_error(error: BaseException) -> Response:
     back to the client (RFC 6749 §4.1.2.1), recorded as a refusal; any other is a page."""
     if not isinstance(error, OAuthError) or error.redirect_uri is None:
         return errors.page_response(error)
-    metrics.REFUSALS.labels("oauth", error.code).inc()
-    user = current_user if current_user.is_authenticated else None
     client_id = request.values.get("client_id")
-    # Before sign-in anyone can cause refusals: audited once a minute per (client,
-    # error, address), counted in metrics every time.
-    if user or once.first_in(60, "oauth_refused", client_id, error.code, client_ip()):
-        audit.record(audit.OAUTH_REFUSED, user_id=user.id if user else None,
-                     site_id=user.site_id if user else None, ip=client_ip(),
-                     client_id=client_id, error=error.code)
+    record_refusal("oauth", audit.OAUTH_REFUSED, client_id, error.code, client_id=client_id)
     return _redirect_to_client(error.redirect_uri, error.state, error=error.code,
                                error_description=error.message)
 
@@ -199,12 +193,8 @@ def authorize_misspelt(rest: str):
     return redirect(authorize_path + "?" + urlencode(pairs), code=302)
 
 
-def _authorize_limit() -> str:
-    return current_app.config["AUTHORIZE_RATE_LIMIT"]
-
-
 @bp.route("/authorize", methods=["GET", "POST"])
-@limiter.limit(_authorize_limit)
+@limiter.limit(limit_from("AUTHORIZE_RATE_LIMIT"))
 def authorize():
     source = request.form if request.method == "POST" else request.args
     auth_request = validate(*_collect(source))

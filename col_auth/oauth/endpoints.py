@@ -13,16 +13,12 @@ from ..core.purge import maybe_purge
 from ..core.rfc7009 import revoke_token
 from ..core.rfc7662 import introspect
 from ..core.signing_keys import jwks
-from ..extensions import limiter
+from ..extensions import limit_from, limiter
 from ..http_auth import BEARER, require_token
 from ..web import client_ip
 from ..web.headers import no_store
 from . import endpoints_bp as bp
 from . import oidc, rfc6749
-
-
-def _token_limit() -> str:
-    return current_app.config["TOKEN_RATE_LIMIT"]
 
 
 def _required(params: dict[str, str], name: str) -> str:
@@ -32,7 +28,7 @@ def _required(params: dict[str, str], name: str) -> str:
 
 
 @bp.post("/token")
-@limiter.limit(_token_limit)
+@limiter.limit(limit_from("TOKEN_RATE_LIMIT"))
 def token():
     params = rfc6749.form_params()
     client = rfc6749.authenticate(params)
@@ -67,7 +63,7 @@ def _client_and_token() -> tuple[OAuthClient, str]:
 
 
 @bp.post("/revoke")
-@limiter.limit(_token_limit)
+@limiter.limit(limit_from("TOKEN_RATE_LIMIT"))
 def revoke():
     client, token_value = _client_and_token()
     # RFC 7009 §2.2: 200 whether or not the token was valid; hints are only hints.
@@ -76,7 +72,7 @@ def revoke():
 
 
 @bp.post("/introspect")
-@limiter.limit(_token_limit)
+@limiter.limit(limit_from("TOKEN_RATE_LIMIT"))
 def introspection():
     client, token_value = _client_and_token()
     return no_store(jsonify(introspect(client, token_value)))

@@ -10,17 +10,13 @@ from flask import Flask, Response, current_app, make_response, session
 from ..core import accounts
 from ..core.errors import CoreError, NotFound
 from ..core.models import User
-from ..extensions import client_address, db, login_manager
+from ..extensions import client_ip as client_ip  # as the rate limiter keys it
+from ..extensions import db, login_manager
 from . import errors
 from .headers import security_headers
 
 # Where the session cookie keeps the id of its server-side sign-in session.
 SESSION_ID_KEY = "session_id"
-
-
-def client_ip() -> str | None:
-    """The client's address (``extensions.client_address``)."""
-    return client_address()
 
 
 def safe_next_url(target: str | None, default: str = "/") -> str:

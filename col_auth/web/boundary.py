@@ -35,14 +35,8 @@ REFUSED = ("The {what} contains a control character (such as NUL or a line break
            "that is not accepted.")
 
 
-def _storable(value: str, multiline: bool = False) -> bool:
-    # Nearly every value is printable ASCII, which is storable: C code decides
-    # that; the rest gets ``is_storable``'s character-by-character look.
-    return (value.isascii() and value.isprintable()) or is_storable(value, multiline)
-
-
 def _check(value: str, what: str, multiline: bool = False) -> None:
-    if not _storable(value, multiline):
+    if not is_storable(value, multiline):
         raise InvalidRequest(REFUSED.format(what=what))
 
 

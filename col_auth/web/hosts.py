@@ -31,16 +31,6 @@ def hostname_of(host: str) -> str | None:
         return None
 
 
-def parse_trusted_hosts(value: str | list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
-    """``COL_AUTH_TRUSTED_HOSTS``: names, comma or space separated (or a JSON list);
-    ``.example.org`` stands for its subdomains."""
-    if not value:
-        return ()
-    if isinstance(value, str):
-        value = value.replace(",", " ").split()
-    return tuple(item.strip().lower() for item in value if item.strip())
-
-
 @functools.lru_cache(maxsize=16)
 def trusted_hosts(issuer: str, extra: tuple[str, ...]) -> tuple[frozenset[str], tuple[str, ...]]:
     """(exact names, ``.suffixes``) served for this issuer and the extra names.

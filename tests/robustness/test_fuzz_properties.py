@@ -410,9 +410,12 @@ def test_url_checks_accept_nothing_longer_than_the_columns(url, long_path):
 @example(text="\x85", multiline=True)
 @example(text="\ud800", multiline=False)
 def test_the_boundary_refuses_exactly_what_is_not_storable(text, multiline):
-    """The boundary's quick path decides as ``core.text.is_storable`` does."""
-    expected = is_storable(text, multiline)
-    assert boundary._storable(text, multiline) is expected
+    """``is_storable``'s quick path (printable ASCII) decides as the character by
+    character definition does, and the boundary refuses exactly what is not storable."""
+    expected = all(unicodedata.category(ch) != "Cs"
+                   and (unicodedata.category(ch) != "Cc" or (multiline and ch in "\n\r\t"))
+                   for ch in text)
+    assert is_storable(text, multiline) is expected
     try:
         boundary.check_form(MultiDict([("field", text)]) if multiline
                             else MultiDict([(text or "x", "v")]))
@@ -588,7 +591,7 @@ def test_authorization_requests_the_checks_accept_are_stored(store, nonce, state
 
     def attempt() -> None:
         for value in params.values():  # query values: no TAB, CR or LF either
-            if not boundary._storable(value):
+            if not is_storable(value):
                 raise InvalidRequest("control character")
         authorize.check_lengths(params)
         if challenge is not None and not rfc7636.is_valid_challenge(challenge):
@@ -609,7 +612,7 @@ def test_authorization_requests_the_checks_accept_are_stored(store, nonce, state
 def test_lookups_by_what_the_boundary_lets_through_never_fail(store, text):
     """Ids and names from the path, the query or a form reach these lookups only if
     the boundary let them through (no control characters): none may fail on it."""
-    if not boundary._storable(text, multiline=True):
+    if not is_storable(text, multiline=True):
         return
 
     def attempt() -> None:
