@@ -78,9 +78,13 @@ class OAuthError(ProtocolError):
 
     redirect_uri: str | None = None
     state: str | None = None
+    # How the answer travels back (OAuth 2.0 Multiple Response Types §2, Form Post
+    # Response Mode §2): "query", "fragment" or "form_post".
+    response_mode: str = "query"
 
-    def to_client(self, redirect_uri: str, state: str | None) -> OAuthError:
-        self.redirect_uri, self.state = redirect_uri, state
+    def to_client(self, redirect_uri: str, state: str | None,
+                  response_mode: str = "query") -> OAuthError:
+        self.redirect_uri, self.state, self.response_mode = redirect_uri, state, response_mode
         return self
 
 
@@ -105,12 +109,44 @@ class UnsupportedGrantType(OAuthError):
     code = "unsupported_grant_type"
 
 
+class UnauthorizedClient(OAuthError):
+    """RFC 6749 §5.2: the authenticated client may not use this grant type."""
+
+    code = "unauthorized_client"
+
+
 class InvalidScope(OAuthError):
     code = "invalid_scope"
 
 
 class UnsupportedResponseType(OAuthError):
     code = "unsupported_response_type"
+
+
+class LoginRequired(OAuthError):
+    """OIDC Core §3.1.2.6: ``prompt=none`` but the user must sign in."""
+
+    code = "login_required"
+
+
+class ConsentRequired(OAuthError):
+    """OIDC Core §3.1.2.6: ``prompt=none`` but the user has not consented to this."""
+
+    code = "consent_required"
+
+
+class RequestNotSupported(OAuthError):
+    """OIDC Core §6: request objects are not supported here."""
+
+    code = "request_not_supported"
+
+
+class RequestUriNotSupported(OAuthError):
+    code = "request_uri_not_supported"
+
+
+class RegistrationNotSupported(OAuthError):
+    code = "registration_not_supported"
 
 
 class AccessDenied(OAuthError):
@@ -135,6 +171,14 @@ class InvalidToken(TokenError):
                  credentials_sent: bool = True) -> None:
         super().__init__(message)
         self.schemes, self.credentials_sent = schemes, credentials_sent
+
+
+class InvalidBearerRequest(TokenError):
+    """RFC 6750 §3.1 ``invalid_request`` at a protected resource: 400, with a Bearer
+    challenge naming it (a token in the URL, or sent two ways at once)."""
+
+    code = "invalid_request"
+    status = 400
 
 
 class InsufficientScope(TokenError):

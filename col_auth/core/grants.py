@@ -14,7 +14,16 @@ from ..extensions import db
 from . import audit
 from .clock import now
 from .ids import parse_guid
-from .models import GRANT_SITE_TOKEN, AuthorizationCode, Grant, LegacyApp, Site, Token, User
+from .models import (
+    GRANT_OAUTH,
+    GRANT_SITE_TOKEN,
+    AuthorizationCode,
+    Grant,
+    LegacyApp,
+    Site,
+    Token,
+    User,
+)
 
 
 def revoke_grant(grant: Grant, *, by: User | None = None, ip: str | None = None,
@@ -73,12 +82,14 @@ def delete_grants_of_legacy_app(legacy_app: LegacyApp) -> None:
     db.session.execute(delete(Grant).where(Grant.legacy_app_id == legacy_app.id))
 
 
-def connections_of(user: User) -> list[Grant]:
-    """Every live grant the user made, newest first (profile "External Apps")."""
+def legacy_connections_of(user: User) -> list[Grant]:
+    """Every live legacy grant (user or site token) the user made, newest first
+    (profile "External Apps"; OAuth2 clients are listed by ``consents``)."""
     return list(
         db.session.scalars(
             select(Grant)
-            .where(Grant.user_id == user.id, Grant.revoked_at.is_(None))
+            .where(Grant.user_id == user.id, Grant.revoked_at.is_(None),
+                   Grant.kind != GRANT_OAUTH)
             .order_by(Grant.created_at.desc())
         )
     )

@@ -19,6 +19,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -55,6 +56,15 @@ class User(UserMixin, db.Model):
     username_key: Mapped[str] = mapped_column(String(150), unique=True)
     full_name: Mapped[str] = mapped_column(String(200), default="")
     email: Mapped[str] = mapped_column(String(254), default="")
+    # Optional OpenID claims (OIDC Core §5.1): the scopes ``profile``, ``phone`` and
+    # ``address`` return them where the account has them.
+    given_name: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    family_name: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    phone_number: Mapped[str] = mapped_column(String(40), default="", server_default="")
+    # The postal address as one block of text: the claim's ``formatted`` member (§5.1.1).
+    address: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # When the profile claims last changed (the ``updated_at`` claim).
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime)
     site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), index=True)
     role: Mapped[str] = mapped_column(String(20), default=ROLE_MEMBER)
     is_system_admin: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -289,13 +299,21 @@ class OAuthClient(db.Model):
 
     id: Mapped[str] = mapped_column(GUID, primary_key=True, default=new_guid)
     client_id: Mapped[str] = mapped_column(String(64), unique=True)
-    # HMAC-SHA-256 of the secret under the server's hash key (hex).
-    secret_hash: Mapped[str] = mapped_column(String(64))
+    # HMAC-SHA-256 of the secret under the server's hash key (hex); None for a
+    # public client, which has no secret (RFC 6749 §2.1).
+    secret_hash: Mapped[str | None] = mapped_column(String(64))
+    # A public client authenticates with ``none`` and must use PKCE (RFC 9700 §2.1.1);
+    # a confidential client may be made to use PKCE too.
+    public: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    require_pkce: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     template_id: Mapped[str] = mapped_column(ForeignKey("client_templates.id",
                                                         ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     # JSON list of exact redirect URIs.
     redirect_uris: Mapped[str] = mapped_column(Text)
+    # JSON list of exact post-logout redirect URIs (OpenID RP-Initiated Logout §3).
+    post_logout_redirect_uris: Mapped[str] = mapped_column(Text, default="[]",
+                                                           server_default="[]")
     expires_at: Mapped[datetime | None] = mapped_column(DateTime)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=now)
 
@@ -304,6 +322,38 @@ class OAuthClient(db.Model):
     @property
     def redirect_uri_list(self) -> list[str]:
         return json.loads(self.redirect_uris)
+
+    @property
+    def post_logout_redirect_uri_list(self) -> list[str]:
+        return json.loads(self.post_logout_redirect_uris or "[]")
+
+    @property
+    def pkce_required(self) -> bool:
+        return self.public or self.require_pkce
+
+
+class Consent(db.Model):
+    """What a user allowed a client, remembered so that a later request for the same
+    or fewer scopes needs no consent page (OIDC Core §3.1.2.4). One row per user and
+    client; its scope is the union of what they allowed."""
+
+    __tablename__ = "oauth_consents"
+    __table_args__ = (Index("uq_oauth_consents_user_client", "user_id", "client_pk",
+                            unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    client_pk: Mapped[str] = mapped_column(ForeignKey("oauth_clients.id", ondelete="CASCADE"),
+                                           index=True)
+    scope: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=now)
+
+    client: Mapped[OAuthClient] = relationship()
+
+    @property
+    def scope_set(self) -> frozenset[str]:
+        return frozenset(self.scope.split())
 
 
 class AuthorizationCode(db.Model):
