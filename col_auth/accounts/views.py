@@ -10,14 +10,16 @@ from flask import (
     session,
     url_for,
 )
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_required, login_user
 
-from ..core import accounts, audit, grants
+from ..core import accounts, audit, consents, grants
 from ..core.clock import now, to_epoch
 from ..core.errors import NotFound, PermissionDenied
+from ..core.models import GRANT_OAUTH
 from ..extensions import limit_from, limiter
 from ..web import SESSION_ID_KEY, client_ip, form_status, safe_next_url
 from ..web.forms import ButtonForm, require_submitted
+from ..web.sessions import sign_out
 from . import bp, throttle
 from .forms import LoginForm, PasswordForm
 
@@ -35,6 +37,9 @@ def index():
 def login():
     form = LoginForm()
     next_url = safe_next_url(request.args.get("next"), url_for("accounts.index"))
+    if request.method == "GET" and request.args.get("login_hint"):
+        # OIDC Core §3.1.2.1 login_hint: the username the client expects, prefilled.
+        form.username.data = request.args["login_hint"][:accounts.MAX_USERNAME_LENGTH]
     if form.validate_on_submit():
         throttle.wait_for_username()
         user = accounts.authenticate(form.username.data, form.password.data)
@@ -61,12 +66,6 @@ def _sign_in(user) -> None:
     session["auth_time"] = to_epoch(now())
 
 
-def _sign_out() -> None:
-    accounts.end_session(session.get(SESSION_ID_KEY))
-    logout_user()
-    session.clear()
-
-
 @bp.route("/logout", methods=["GET", "POST"])
 def logout():
     """GET asks, POST (with its CSRF token) logs out: a link on another site cannot
@@ -77,7 +76,7 @@ def logout():
         if current_user.is_authenticated:
             audit.record(audit.LOGOUT, user_id=current_user.id, site_id=current_user.site_id,
                          ip=client_ip())
-        _sign_out()
+        sign_out()
         return redirect(url_for("accounts.login"))
     if not current_user.is_authenticated:
         return redirect(url_for("accounts.login"))
@@ -89,7 +88,9 @@ def logout():
 def profile():
     return render_template(
         "accounts/profile.html",
-        connections=grants.connections_of(current_user),
+        connections=sorted(
+            [*consents.connections_of(current_user), *grants.legacy_connections_of(current_user)],
+            key=lambda c: c.created_at, reverse=True),
         form=ButtonForm(),
     )
 
@@ -101,7 +102,7 @@ def sign_out_everywhere():
     ended = accounts.end_sessions_of(current_user)
     audit.record(audit.SIGNED_OUT_EVERYWHERE, user_id=current_user.id,
                  site_id=current_user.site_id, ip=client_ip(), sessions_ended=ended)
-    _sign_out()
+    sign_out()
     flash("Signed out everywhere: every browser signed in as you must sign in again.")
     return redirect(url_for("accounts.login"))
 
@@ -121,7 +122,7 @@ def change_password():
         else:
             accounts.set_password(current_user, form.new_password.data, by=current_user,
                                   ip=client_ip())
-            _sign_out()
+            sign_out()
             flash("Password changed. Sign in with the new one.")
             return redirect(url_for("accounts.login"))
     return render_template("accounts/password.html", form=form), form_status(form)
@@ -152,9 +153,22 @@ def revoke_site_token(grant_id: str):
     return _revoke(grant_id, url_for("accounts.site_authorized_apps"))
 
 
-def _revoke(grant_id: str, back: str):
+def _revoke(connection_id: str, back: str):
+    """Revoke a legacy grant by its id, or an OAuth2 connection by its client's id (or
+    the id of any grant of it): that forgets the consent and stops every token the
+    user's grants of that client hold."""
     require_submitted(ButtonForm())
-    grant = grants.get_grant(grant_id)
+    grant = grants.get_grant(connection_id)
+    if grant is not None and grant.kind == GRANT_OAUTH and grant.user_id == current_user.id:
+        client = grant.client
+    elif grant is None and back == url_for("accounts.profile"):
+        client = consents.connected_client(current_user, connection_id)
+    else:
+        client = None
+    if client is not None:
+        consents.forget(current_user, client, by=current_user, ip=client_ip())
+        flash("Revoked. Every token of that connection has stopped working.")
+        return redirect(back)
     if grant is None or not grants.may_revoke(current_user, grant):
         raise NotFound("unknown_connection", "No such connection.")
     grants.revoke_grant(grant, by=current_user, ip=client_ip())

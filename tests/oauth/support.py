@@ -24,7 +24,8 @@ class OAuthSeed:
 
 
 def seed_client(app, *, scopes: str = "openid api", expires_days: int | None = None,
-                redirect_uris: tuple[str, ...] = (REDIRECT_URI,), legacy=None) -> OAuthSeed:
+                redirect_uris: tuple[str, ...] = (REDIRECT_URI,), legacy=None,
+                post_logout_redirect_uris: tuple[str, ...] = ()) -> OAuthSeed:
     legacy = legacy or seed(app)
     with app.app_context():
         module = oauth_clients.create_module("Sample Module", "Does sample things")
@@ -32,7 +33,8 @@ def seed_client(app, *, scopes: str = "openid api", expires_days: int | None = N
         template = oauth_clients.create_template(module.external_app, "Sample template", scopes)
         client, secret = oauth_clients.create_client(
             template, name="Sample client", redirect_uris=list(redirect_uris),
-            expires_days=expires_days)
+            expires_days=expires_days,
+            post_logout_redirect_uris=list(post_logout_redirect_uris))
         db.session.commit()
         return OAuthSeed(client.client_id, secret, redirect_uris[0], legacy)
 
@@ -53,6 +55,8 @@ def authorize_url(base: str, client_id: str, redirect_uri: str, **extra: str) ->
 def consent(browser: Browser, url: str, button: str = "allow"):
     """Open the consent page at ``url`` and press a button; returns the redirect."""
     page = browser.get(url)
+    if button == "allow" and page.status_code == 302 and "code=" in page.headers["Location"]:
+        return page  # allowed before: the consent is remembered and no page is shown
     assert page.status_code == 200, (page.status_code, page.text[:400])
     import re
 
