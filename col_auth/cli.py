@@ -88,14 +88,24 @@ def create_site(name: str, as_json: bool) -> None:
 @click.option("--email", default="")
 @click.option("--site-admin", is_flag=True, help="Make the user a site administrator.")
 @click.option("--system-admin", is_flag=True, help="Make the user a system administrator.")
+# Optional profile details, released as OpenID claims (the user can change them at
+# /profile/details).
+@click.option("--given-name", default="", help="Given name (the given_name claim).")
+@click.option("--family-name", default="", help="Family name (the family_name claim).")
+@click.option("--phone", "phone_number", default="",
+              help="Phone number, such as +1 (425) 555-1212 (the phone_number claim).")
+@click.option("--address", default="",
+              help="Postal address; \\n between lines (the address claim's formatted).")
 @json_option
 @store_command
 def create_user(username, site_name, password, full_name, email, site_admin, system_admin,
-                as_json) -> None:
+                given_name, family_name, phone_number, address, as_json) -> None:
     """Create a user of a site."""
     user = create_user_in_store(username, site=get_site_by_name(site_name), password=password,
                                 full_name=full_name, email=email, site_admin=site_admin,
-                                system_admin=system_admin)
+                                system_admin=system_admin, given_name=given_name,
+                                family_name=family_name, phone_number=phone_number,
+                                address=address.replace("\\n", "\n"))
     emit({"userid": user.id, "username": user.username, "site": user.site.name,
           "role": user.role, "system_admin": user.is_system_admin}, as_json)
 
@@ -172,23 +182,42 @@ def create_module(name: str, description: str, as_json: bool) -> None:
 @click.option("--scopes", default="openid api", show_default=True,
               help="Access levels of a template created here.")
 @click.option("--name", default=None, help="Name of the client (default: the template's).")
+@click.option("--public", is_flag=True,
+              help="A public client (a browser or mobile app): no secret, "
+                   "token_endpoint_auth_method none, PKCE S256 required.")
+@click.option("--require-pkce", is_flag=True,
+              help="Require PKCE S256 of this (confidential) client too.")
+@click.option("--post-logout-redirect-uri", "post_logout_redirect_uris", multiple=True,
+              help="A registered post-logout redirect URI (RP-Initiated Logout); "
+                   "repeat for more.")
 @json_option
 @store_command
 def create_client(module_name, template_name, redirect_uris, expires_days, scopes, name,
-                  as_json) -> None:
+                  public, require_pkce, post_logout_redirect_uris, as_json) -> None:
     """Create an OAuth/OIDC client; enables the module's external app and creates the
-    template if needed. Prints its client_id and its client_secret (shown once)."""
+    template if needed. Prints its client_id and its client_secret (shown once; null
+    for a public client, which has none)."""
     module = oauth_clients.get_module_by_name(module_name)
     external_app = oauth_clients.ensure_external_app_enabled(module)
     template = oauth_clients.find_or_create_template(external_app, template_name, scopes)
     client, secret = oauth_clients.create_client(
         template, name=name or template.name, redirect_uris=list(redirect_uris),
-        expires_days=expires_days)
-    emit({"client_id": client.client_id, "client_secret": secret, "name": client.name,
-          "module": module.name, "template": template.name, "scopes": template.scopes,
-          "redirect_uris": client.redirect_uri_list,
-          "expires_at": client.expires_at.isoformat() + "Z" if client.expires_at else None},
-         as_json)
+        expires_days=expires_days, public=public, require_pkce=require_pkce,
+        post_logout_redirect_uris=list(post_logout_redirect_uris))
+    created = {
+        "client_id": client.client_id, "client_secret": secret, "name": client.name,
+        "module": module.name, "template": template.name, "scopes": template.scopes,
+        "public": client.public, "require_pkce": client.pkce_required,
+        "redirect_uris": client.redirect_uri_list,
+        "post_logout_redirect_uris": client.post_logout_redirect_uri_list,
+        "expires_at": client.expires_at.isoformat() + "Z" if client.expires_at else None,
+    }
+    insecure = oauth_clients.insecure_uris(client)
+    if insecure:
+        # Allowed by ALLOW_HTTP_REDIRECT_URIS; said once more, as the admin page says it.
+        created["warning"] = ("plain http outside loopback: codes and tokens sent to "
+                              + " ".join(insecure) + " cross the network unencrypted")
+    emit(created, as_json)
 
 
 @click.command("purge")

@@ -30,6 +30,11 @@ DEFAULTS: dict[str, Any] = {
     # Seconds after a refresh token's rotation during which presenting it again is
     # taken for a concurrent retry, not theft (0: never).
     "REFRESH_GRACE": 0,
+    # False: REFRESH_TTL runs from the grant (the code exchange after the user's
+    # consent), so a refresh chain ends REFRESH_TTL after it however often it is
+    # rotated (ELMA365: "valid for 14 days; after that, the user will need to
+    # authorize again"). True: each rotation starts a fresh REFRESH_TTL.
+    "REFRESH_SLIDING": False,
     # Key for the HMAC of client secrets; empty means generated into instance/.
     "CLIENT_SECRET_HASH_KEY": "",
     # PEM files of RSA keys for id_token signatures, comma separated: the first
@@ -75,6 +80,12 @@ DEFAULTS: dict[str, Any] = {
     # Host names served besides the issuer's (comma separated; ".example.org" takes
     # its subdomains); any other Host header is refused with 400.
     "TRUSTED_HOSTS": "",
+    # Let administrators register http:// redirect (and post-logout) URIs on hosts
+    # that are not loopback (on-premises intranets without TLS); loopback http is
+    # always allowed. Turned off again, redirects to such URIs stop.
+    "ALLOW_HTTP_REDIRECT_URIS": False,
+    # Seconds a browser may cache a CORS preflight answer (Access-Control-Max-Age).
+    "CORS_MAX_AGE": 600,
     # Authorization requests (/auth/, /authorize) per address, signed in or not.
     "AUTHORIZE_RATE_LIMIT": "120 per minute",
     # Cookies (contract §2).
@@ -105,6 +116,24 @@ def list_setting(value: str | list[str] | tuple[str, ...] | None) -> tuple[str, 
     if isinstance(value, str):
         value = value.split(",")
     return tuple(item.strip() for item in value if item.strip())
+
+
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off", ""})
+
+
+def flag_setting(value: bool | int | str | None) -> bool:
+    """A yes/no setting. ``from_prefixed_env`` parses ``true``/``false`` as JSON, but
+    ``True``, ``yes`` or ``0`` arrive as text, and any non-empty text is truthy: read
+    them here, and refuse what is neither rather than guess."""
+    if value is None or isinstance(value, bool | int):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(f"{value!r} is not a yes/no setting: use true or false")
 
 
 def instance_file(instance_path: str, name: str) -> Path:

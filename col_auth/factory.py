@@ -19,6 +19,7 @@ from .cli import register_commands
 from .config import (
     DEFAULTS,
     ENV_PREFIX,
+    flag_setting,
     generate_secret_key,
     instance_file,
     list_setting,
@@ -28,7 +29,7 @@ from .core.crypto import SecretBox, generate_fernet_key
 from .extensions import csrf, db, limiter, login_manager, migrate
 from .legacy import bp as legacy_bp
 from .oauth import BLUEPRINTS as OAUTH_BLUEPRINTS
-from .web import body_size, boundary, hosts, once
+from .web import body_size, boundary, cors, hosts, once
 from .web.json import JSONProvider
 
 MIGRATIONS_DIR = str(Path(__file__).parent / "migrations")
@@ -70,6 +71,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     for blueprint in (accounts_bp, legacy_bp, api_bp, *OAUTH_BLUEPRINTS, admin_bp):
         flask_app.register_blueprint(blueprint)
     web.init_app(flask_app)
+    # Browser apps of other origins: discovery and JWKS to all, the token endpoints to
+    # their clients' own origins; added to every answer, errors included.
+    cors.init_app(flask_app)
     ops.init_app(flask_app)
     register_commands(flask_app)
     return flask_app
@@ -108,6 +112,9 @@ def _derive_settings(flask_app: Flask) -> None:
     cfg["SQLALCHEMY_ENGINE_OPTIONS"] = options
 
     cfg["SESSION_LIFETIME"] = int(cfg["SESSION_LIFETIME"])
+    # Read once here, so that a value that is neither yes nor no stops the start.
+    for flag in ("ALLOW_HTTP_REDIRECT_URIS", "REFRESH_SLIDING"):
+        cfg[flag] = flag_setting(cfg[flag])
     cfg["PERMANENT_SESSION_LIFETIME"] = timedelta(seconds=cfg["SESSION_LIFETIME"])
 
     # Our hook checks the Host header against the issuer and these names (web.hosts);

@@ -21,7 +21,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from ..core.oauth_clients import SUPPORTED_SCOPES
+from ..core.scopes import ACCESS_LEVELS
 from ..web.forms import storable
 
 
@@ -65,7 +65,7 @@ class TemplateForm(FlaskForm):
     scopes = SelectMultipleField(
         "Access levels",
         id="template-scopes",
-        choices=list(SUPPORTED_SCOPES),
+        choices=list(ACCESS_LEVELS),
         option_widget=CheckboxInput(),
         widget=ListWidget(prefix_label=False),
         validators=[DataRequired(message="Choose at least one access level.")],
@@ -93,5 +93,11 @@ class ClientForm(FlaskForm):
                        validators=[DataRequired(), Length(max=200), storable()])
     template = SelectField("Template", id="client-template", validators=[DataRequired()])
     redirect_uri = MultiValueField("Redirect URI", id="client-redirect-uri")
+    # A public client (a single-page or mobile app) cannot keep a secret: it gets
+    # none and must use PKCE (RFC 6749 §2.1, RFC 9700 §2.1.1).
+    public = BooleanField("Public client (no secret; PKCE required)", id="client-public")
+    require_pkce = BooleanField("Require PKCE", id="client-require-pkce")
+    post_logout_redirect_uri = MultiValueField("Post-logout redirect URIs",
+                                               id="client-post-logout-redirect-uri")
     expires = IntegerField("Expires (days)", id="client-expires", validators=[Optional()])
     submit = SubmitField("Create OAuth/OIDC client", id="client-submit")

@@ -3,7 +3,7 @@
 A module gets one external app; its client templates name access levels, and
 its clients (the "Tokens" section) get a ``client_id`` and a ``client_secret``
 that is shown once, on the page that answers "Create OAuth/OIDC client", and
-never again.
+never again; a public client gets no secret at all and must use PKCE.
 """
 
 from __future__ import annotations
@@ -92,6 +92,8 @@ def _module_page(module: Module, *, status: int = 200, **forms) -> tuple[str, in
         module=module,
         external_app=external_app,
         clients=oauth_clients.clients_of(external_app),
+        insecure_uris=oauth_clients.insecure_uris,
+        http_allowed=oauth_clients.http_redirect_uris_allowed(),
         state_form=ModuleStateForm(formdata=None),
         button_form=ButtonForm(formdata=None),
         **forms,
@@ -228,13 +230,18 @@ def create_client(module_id: str):
                 name=form.name.data,
                 redirect_uris=form.redirect_uri.data,
                 expires_days=form.expires.data,
+                public=form.public.data,
+                require_pkce=form.require_pkce.data,
+                post_logout_redirect_uris=form.post_logout_redirect_uri.data,
                 by=current_user,
             )
         except CoreError as exc:
             show_on_form(form, exc)
         else:
+            # A public client has no secret: the page says so instead of showing one.
             page = render_template("admin/client_secret.html", module=module, client=client,
-                                   secret=secret)
+                                   secret=secret,
+                                   insecure_uris=oauth_clients.insecure_uris(client))
             return no_store(make_response(page))
     return _module_page(module, client_form=form, status=400)
 

@@ -14,9 +14,10 @@ import hmac
 import json
 import secrets
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
-from flask import current_app
-from sqlalchemy import select
+from flask import current_app, has_app_context
+from sqlalchemy import delete, select
 
 from ..extensions import db
 from . import audit
@@ -29,19 +30,17 @@ from .models import (
     GRANT_OAUTH,
     AuthorizationCode,
     ClientTemplate,
+    Consent,
     ExternalApp,
     Grant,
     Module,
     OAuthClient,
     User,
 )
+from .scopes import parse_access_levels, scope_string
 from .text import check_length, check_text, is_storable
 from .urls import split_absolute_url
 
-# The access levels a template may grant (contract §5).
-SCOPE_OPENID = "openid"
-SCOPE_API = "api"
-SUPPORTED_SCOPES = (SCOPE_OPENID, SCOPE_API)
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
 MAX_REDIRECT_URIS = 20
 
@@ -141,23 +140,9 @@ def ensure_external_app_enabled(module: Module) -> ExternalApp:
 # --- templates --------------------------------------------------------------------
 
 
-def parse_scopes(scopes: str | list[str] | tuple[str, ...] | None) -> frozenset[str]:
-    """A set of supported scopes from a space-separated string or a list."""
-    items = scopes.split() if isinstance(scopes, str) else list(scopes or [])
-    unknown = sorted(set(items) - set(SUPPORTED_SCOPES))
-    if unknown:
-        raise ValidationError("invalid_scope", f"unknown access level(s): {', '.join(unknown)}")
-    return frozenset(items)
-
-
-def scope_string(scopes) -> str:
-    """Scopes in the one canonical order, space-separated."""
-    return " ".join(s for s in SUPPORTED_SCOPES if s in set(scopes))
-
-
 def create_template(external_app: ExternalApp, name: str, scopes) -> ClientTemplate:
     name = _name(name, "Name")
-    chosen = parse_scopes(scopes)
+    chosen = parse_access_levels(scopes)
     if not chosen:
         raise ValidationError("invalid_scope", "choose at least one access level")
     if any(t.name == name for t in external_app.templates):
@@ -193,19 +178,55 @@ def hash_client_secret(secret: str) -> str:
     return hmac.new(key, secret.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
-def check_redirect_uri(uri: str) -> str:
-    """A redirect URI fit to register (RFC 6749 §3.1.2, RFC 9700 §2.1 and §4.1).
+def http_redirect_uris_allowed() -> bool:
+    """``ALLOW_HTTP_REDIRECT_URIS``: may http URIs on hosts that are not loopback be
+    registered and redirected to? Outside an app (a pure check) they may not."""
+    if not has_app_context():
+        return False
+    return bool(current_app.config.get("ALLOW_HTTP_REDIRECT_URIS", False))  # the factory parsed it
 
-    Absolute, no fragment, no user info; https, or http on a loopback host only.
+
+def is_insecure_uri(uri: str) -> bool:
+    """http on a host that is not loopback: what only ``ALLOW_HTTP_REDIRECT_URIS``
+    lets in, and what the admin pages warn about (the code and the tokens a
+    redirect carries cross the network in clear, RFC 9700 §4.1.1)."""
+    parts = urlsplit(uri)
+    return parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS
+
+
+def insecure_uris(client: OAuthClient) -> list[str]:
+    """The client's redirect and post-logout URIs that are plain http off loopback."""
+    return [uri for uri in (*client.redirect_uri_list, *client.post_logout_redirect_uri_list)
+            if is_insecure_uri(uri)]
+
+
+def check_redirect_uri(uri: str) -> str:
+    """A redirect URI fit to register, or to redirect to (RFC 6749 §3.1.2, RFC 9700
+    §2.1 and §4.1).
+
+    Absolute, no fragment, no user info; https, or http on a loopback host (RFC 8252
+    §7.3), or http on any host while ``ALLOW_HTTP_REDIRECT_URIS`` is on (intranets
+    reached over plain http). The authorization endpoint checks a stored URI again
+    before redirecting, so turning the setting off stops redirects to such URIs.
     """
     uri = (uri or "").strip()
     parts = split_absolute_url(uri, "Redirect URI", "invalid_redirect_uri")
-    if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
+    if (parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS
+            and not http_redirect_uris_allowed()):
         raise ValidationError("invalid_redirect_uri",
                               f"{uri!r}: http is allowed only for localhost")
     if parts.fragment or "#" in uri:
         raise ValidationError("invalid_redirect_uri", f"{uri!r} must not have a fragment")
     return uri
+
+
+def _uri_list(uris: list[str] | tuple[str, ...], what: str, *, required: bool) -> list[str]:
+    checked = [check_redirect_uri(u) for u in uris if (u or "").strip()]
+    if required and not checked:
+        raise ValidationError("invalid_redirect_uri", f"at least one {what} is required")
+    if len(checked) > MAX_REDIRECT_URIS:
+        raise ValidationError("invalid_redirect_uri", f"at most {MAX_REDIRECT_URIS} {what}s")
+    return list(dict.fromkeys(checked))
 
 
 def create_client(
@@ -214,34 +235,38 @@ def create_client(
     name: str,
     redirect_uris: list[str],
     expires_days: int | None = None,
+    public: bool = False,
+    require_pkce: bool = False,
+    post_logout_redirect_uris: list[str] | tuple[str, ...] = (),
     by: User | None = None,
-) -> tuple[OAuthClient, str]:
-    """A client of the template; returns it and its ``client_secret`` (shown once)."""
+) -> tuple[OAuthClient, str | None]:
+    """A client of the template; returns it and its ``client_secret`` (shown once),
+    or None for a public client, which has none and must use PKCE."""
     name = _name(name, "Name")
-    uris = [check_redirect_uri(u) for u in redirect_uris if (u or "").strip()]
-    if not uris:
-        raise ValidationError("invalid_redirect_uri", "at least one Redirect URI is required")
-    if len(uris) > MAX_REDIRECT_URIS:
-        raise ValidationError("invalid_redirect_uri",
-                              f"at most {MAX_REDIRECT_URIS} redirect URIs")
+    uris = _uri_list(redirect_uris, "Redirect URI", required=True)
+    logout_uris = _uri_list(post_logout_redirect_uris, "Post-logout redirect URI",
+                            required=False)
     expires_at: datetime | None = None
     if expires_days is not None:
         if not 1 <= int(expires_days) <= 36500:
             raise ValidationError("invalid_expires", "Expires must be between 1 and 36500 days")
         expires_at = now() + timedelta(days=int(expires_days))
-    secret = secrets.token_urlsafe(32)
+    secret = None if public else secrets.token_urlsafe(32)
     client = OAuthClient(
         client_id=new_guid().lower(),
-        secret_hash=hash_client_secret(secret),
+        secret_hash=hash_client_secret(secret) if secret else None,
+        public=public,
+        require_pkce=require_pkce or public,
         template=template,
         name=name,
-        redirect_uris=json.dumps(list(dict.fromkeys(uris))),
+        redirect_uris=json.dumps(uris),
+        post_logout_redirect_uris=json.dumps(logout_uris),
         expires_at=expires_at,
     )
     db.session.add(client)
     db.session.flush()
     audit.record(audit.CLIENT_CREATED, user_id=by.id if by else None,
-                 client_id=client.client_id, template=template.name)
+                 client_id=client.client_id, template=template.name, public=public)
     return client, secret
 
 
@@ -270,11 +295,55 @@ def client_is_usable(client: OAuthClient, moment: datetime | None = None) -> boo
     return client.template.external_app.usable
 
 
+def origin_of(uri: str) -> str | None:
+    """The origin (``scheme://host[:port]``) a browser sends for pages at ``uri``:
+    scheme and host in lower case, the default port left out (RFC 6454 §6.1)."""
+    try:
+        parts = urlsplit(uri)
+        port = parts.port
+    except ValueError:
+        return None
+    host = parts.hostname
+    if parts.scheme not in ("http", "https") or not host:
+        return None
+    if ":" in host:
+        host = f"[{host}]"  # IPv6
+    default = 443 if parts.scheme == "https" else 80
+    return f"{parts.scheme}://{host}" + (f":{port}" if port and port != default else "")
+
+
+def redirect_origins(client: OAuthClient) -> set[str]:
+    """The origins of the client's redirect URIs that may be redirected to now: the
+    pages of its own app, which alone may call the token endpoints from a browser."""
+    return _origins(client.redirect_uri_list)
+
+
+def usable_redirect_origins() -> set[str]:
+    """The redirect-URI origins of every usable client, in one query: what a CORS
+    preflight, which names no client, is answered for."""
+    lists = db.session.scalars(
+        select(OAuthClient.redirect_uris)
+        .join(ClientTemplate, OAuthClient.template_id == ClientTemplate.id)
+        .join(ExternalApp, ClientTemplate.external_app_id == ExternalApp.id)
+        .join(Module, ExternalApp.module_id == Module.id)
+        .where(ExternalApp.enabled.is_(True), Module.enabled.is_(True),
+               OAuthClient.expires_at.is_(None) | (OAuthClient.expires_at > now())))
+    return _origins([uri for stored in lists for uri in json.loads(stored)])
+
+
+def _origins(uris: list[str]) -> set[str]:
+    # A plain-http URI stops counting when ALLOW_HTTP_REDIRECT_URIS is turned off,
+    # as redirects to it stop (check_redirect_uri).
+    allowed = http_redirect_uris_allowed()
+    origins = {origin_of(uri) for uri in uris if allowed or not is_insecure_uri(uri)}
+    return {origin for origin in origins if origin}
+
+
 def authenticate_client(client_id: str | None, secret: str | None) -> OAuthClient | None:
     """The usable client with this id and secret, else None (constant-time compare)."""
     client = find_client(client_id)
-    if client is None or not secret:
-        # Spend the same time as a real check.
+    if client is None or not secret or client.secret_hash is None:
+        # Spend the same time as a real check. A public client has no secret to match.
         hmac.compare_digest(hash_client_secret(secret or ""), "0" * 64)
         return None
     if not hmac.compare_digest(hash_client_secret(secret), client.secret_hash):
@@ -306,5 +375,8 @@ def _stop_external_app(external_app: ExternalApp | None, by: User | None,
     # or (on PostgreSQL the DELETE waits for its row lock) has committed its grant
     # before the UPDATE below starts, and that grant is revoked with the others.
     void_codes_where(AuthorizationCode.client_pk.in_(client_ids))
+    # Nor is a remembered consent: the user is asked again once it is back on.
+    db.session.execute(delete(Consent).where(Consent.client_pk.in_(client_ids))
+                       .execution_options(synchronize_session=False))
     revoke_grants_where(Grant.kind == GRANT_OAUTH, Grant.client_pk.in_(client_ids), by=by,
                         reason=reason, module=external_app.module.name)

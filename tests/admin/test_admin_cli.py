@@ -110,3 +110,62 @@ def test_create_verbs_fail_clearly_and_store_nothing(app):
     with app.app_context():
         assert not oauth_clients.get_module_by_name("Sales").external_app.enabled, \
             "a failed create-client enables nothing"
+
+
+def test_create_client_public_has_no_secret_and_requires_pkce(app):
+    _json(app, "create-module", "Sales")
+    created = _json(app, "create-client", "--module", "Sales", "--template", "SPA",
+                    "--redirect-uri", "https://spa.example/cb", "--public",
+                    "--post-logout-redirect-uri", "https://spa.example/bye",
+                    "--post-logout-redirect-uri", "https://spa.example/again")
+    assert "client_secret" in created and created["client_secret"] is None
+    assert created["public"] is True and created["require_pkce"] is True
+    assert created["post_logout_redirect_uris"] == ["https://spa.example/bye",
+                                                    "https://spa.example/again"]
+    with app.app_context():
+        client = oauth_clients.find_client(created["client_id"])
+        assert client.public and client.pkce_required and client.secret_hash is None
+
+    plain = _run(app, "create-client", "--module", "Sales", "--template", "SPA",
+                 "--redirect-uri", "https://spa.example/cb", "--public")
+    assert plain.exit_code == 0, plain.output
+    lines = dict(line.split(": ", 1) for line in plain.output.splitlines() if ": " in line)
+    assert "client_secret" not in lines or lines["client_secret"] in ("", "None", "null")
+
+
+def test_create_client_require_pkce_keeps_its_secret(app):
+    _json(app, "create-module", "Sales")
+    created = _json(app, "create-client", "--module", "Sales", "--template", "Sample",
+                    "--redirect-uri", "https://client.example/cb", "--require-pkce")
+    assert created["client_secret"] and created["public"] is False
+    assert created["require_pkce"] is True and created["post_logout_redirect_uris"] == []
+    with app.app_context():
+        client = oauth_clients.authenticate_client(created["client_id"],
+                                                   created["client_secret"])
+        assert client is not None and client.require_pkce and not client.public
+
+    default = _json(app, "create-client", "--module", "Sales", "--template", "Sample",
+                    "--redirect-uri", "https://client.example/cb")
+    assert default["public"] is False and default["require_pkce"] is False
+
+
+def test_create_client_http_uris_follow_the_setting(app):
+    _json(app, "create-module", "Sales")
+
+    def create(*extra):
+        return _run(app, "create-client", "--module", "Sales", "--template", "Sample",
+                    "--redirect-uri", "https://client.example/cb", *extra)
+
+    for extra in (("--redirect-uri", "http://crm.intranet.example/cb"),
+                  ("--post-logout-redirect-uri", "http://crm.intranet.example/bye"),
+                  ("--post-logout-redirect-uri", "https://client.example/bye#x")):
+        refused = create(*extra)
+        assert refused.exit_code != 0 and "invalid_redirect_uri" in refused.output, extra
+    assert _count(app, OAuthClient) == 0
+    assert create("--redirect-uri", "http://localhost:8080/cb").exit_code == 0
+
+    app.config["ALLOW_HTTP_REDIRECT_URIS"] = True
+    allowed = create("--redirect-uri", "http://crm.intranet.example/cb",
+                     "--post-logout-redirect-uri", "http://crm.intranet.example/bye", "--json")
+    assert allowed.exit_code == 0, allowed.output
+    assert "http://crm.intranet.example/cb" in json.loads(allowed.output)["redirect_uris"]

@@ -388,3 +388,130 @@ def test_unknown_module_is_404(app, live):
     seed(app)
     admin = _logged_in(live, "admin")
     assert admin.get("/admin/modules/00000000-0000-0000-0000-000000000000").status_code == 404
+
+
+# --- public clients, PKCE, post-logout URIs, plain http (issue 10) ---------------------
+
+
+def _create_client_with(browser: Browser, module_id: str, template_id: str, *extra,
+                        redirect_uris=("https://spa.example/cb",)):
+    """Create a client with more fields: ``extra`` are (name, value) pairs."""
+    data = [("name", "SPA"), ("template", template_id), ("expires", ""),
+            *(("redirect_uri", uri) for uri in redirect_uris), *extra]
+    return _post_from(browser, f"/admin/modules/{module_id}",
+                      f"/admin/modules/{module_id}/clients", data)
+
+
+def _stored(app, client_id: str) -> dict:
+    with app.app_context():
+        client = oauth_clients.find_client(client_id)
+        return {"public": client.public, "require_pkce": client.require_pkce,
+                "secret_hash": client.secret_hash,
+                "post_logout": client.post_logout_redirect_uri_list}
+
+
+def _client_row(page: str, client_id: str) -> str:
+    """The module page's table row of one client."""
+    rows = re.findall(r"<tr>.*?</tr>", page, re.S)
+    found = [row for row in rows if client_id in row]
+    assert len(found) == 1, page[:500]
+    return found[0]
+
+
+def test_create_client_form_offers_public_pkce_and_post_logout_uris(app, live):
+    seed(app)
+    admin = _logged_in(live, "admin")
+    module_id, _template_id = _ready_module(app, admin)
+    page = admin.get(f"/admin/modules/{module_id}").text
+    assert "Public client (no secret; PKCE required)" in page
+    assert re.search(r'<input[^>]*id="client-public"[^>]*type="checkbox"', page)
+    assert "Require PKCE" in page
+    assert re.search(r'<input[^>]*id="client-require-pkce"[^>]*type="checkbox"', page)
+    assert "Post-logout redirect URIs" in page
+    assert page.count('name="post_logout_redirect_uri"') >= 1
+
+
+def test_admin_creates_public_client_with_no_secret(app, live):
+    seed(app)
+    admin = _logged_in(live, "admin")
+    module_id, template_id = _ready_module(app, admin)
+    created = _create_client_with(admin, module_id, template_id, ("public", "y"),
+                                  ("post_logout_redirect_uri", "https://spa.example/bye"),
+                                  ("post_logout_redirect_uri", "https://spa.example/again"))
+    assert created.status_code == 200, created.text[:500]
+    assert created.headers["Cache-Control"] == "no-store"
+    client_id = html.unescape(re.search(r'<code id="client-id">([^<]*)</code>',
+                                        created.text).group(1))
+    assert 'id="client-secret"' not in created.text
+    assert "no App secret" in created.text and "PKCE" in created.text
+    stored = _stored(app, client_id)
+    assert stored["public"] and stored["require_pkce"] and stored["secret_hash"] is None
+    assert stored["post_logout"] == ["https://spa.example/bye", "https://spa.example/again"]
+
+    row = _client_row(admin.get(f"/admin/modules/{module_id}").text, client_id)
+    assert "Public" in row and "PKCE required" in row
+    assert "https://spa.example/bye" in row
+
+
+def test_admin_creates_confidential_client_that_requires_pkce(app, live):
+    seed(app)
+    admin = _logged_in(live, "admin")
+    module_id, template_id = _ready_module(app, admin)
+    created = _create_client_with(admin, module_id, template_id, ("require_pkce", "y"))
+    assert created.status_code == 200, created.text[:500]
+    shown = _shown(created.text)
+    stored = _stored(app, shown["client-id"])
+    assert not stored["public"] and stored["require_pkce"] and stored["secret_hash"]
+    assert stored["post_logout"] == []
+    row = _client_row(admin.get(f"/admin/modules/{module_id}").text, shown["client-id"])
+    assert "Confidential" in row and "PKCE required" in row
+
+    plain = _shown(_create_client(admin, module_id, template_id).text)
+    row = _client_row(admin.get(f"/admin/modules/{module_id}").text, plain["client-id"])
+    assert "Confidential" in row and "PKCE required" not in row
+
+
+def test_bad_post_logout_uri_is_refused_and_nothing_stored(app, live):
+    seed(app)
+    admin = _logged_in(live, "admin")
+    module_id, template_id = _ready_module(app, admin)
+    for bad in ("http://evil.example/bye", "https://spa.example/bye#x", "/bye"):
+        refused = _create_client_with(admin, module_id, template_id,
+                                      ("post_logout_redirect_uri", bad))
+        assert refused.status_code == 400, bad
+        assert 'role="alert"' in refused.text
+    assert _count(app, OAuthClient) == 0
+
+
+def test_http_redirect_uris_need_the_setting_and_are_flagged(app, live):
+    seed(app)
+    admin = _logged_in(live, "admin")
+    module_id, template_id = _ready_module(app, admin)
+    intranet = "http://crm.intranet.example/cb"
+    # Off (the default): refused, loopback http still fine.
+    refused = _create_client_with(admin, module_id, template_id, redirect_uris=(intranet,))
+    assert refused.status_code == 400 and _count(app, OAuthClient) == 0
+    loopback = _create_client_with(admin, module_id, template_id,
+                                   redirect_uris=("http://127.0.0.1:8765/cb",
+                                                  "http://localhost/cb", "http://[::1]:9/cb"))
+    assert loopback.status_code == 200, loopback.text[:500]
+    loopback_id = _shown(loopback.text)["client-id"]
+
+    app.config["ALLOW_HTTP_REDIRECT_URIS"] = True
+    created = _create_client_with(admin, module_id, template_id,
+                                  ("post_logout_redirect_uri", "http://crm.intranet.example/bye"),
+                                  redirect_uris=(intranet,))
+    assert created.status_code == 200, created.text[:500]
+    client_id = _shown(created.text)["client-id"]
+    assert "plain http" in created.text.lower()
+
+    page = admin.get(f"/admin/modules/{module_id}").text
+    row = _client_row(page, client_id)
+    assert 'class="warning' in row and "plain http" in row.lower()
+    assert intranet in row and "http://crm.intranet.example/bye" in row
+    assert 'class="warning' not in _client_row(page, loopback_id), "loopback is not flagged"
+
+    # Turned off again: the client stays, and so does its warning.
+    app.config["ALLOW_HTTP_REDIRECT_URIS"] = False
+    row = _client_row(admin.get(f"/admin/modules/{module_id}").text, client_id)
+    assert 'class="warning' in row
