@@ -11,6 +11,11 @@ Three kinds of credentials arrive in it:
 schemes and scope it names; a refusal is an ``InvalidToken`` or
 ``InsufficientScope`` error, which the blueprint's error handler answers with
 the challenges ``challenges`` builds (RFC 6750 §3, RFC 7235 §4.1).
+
+A resource may also opt in to a Bearer token in a POST form body (RFC 6750 §2.2):
+UserInfo does, as OpenID clients send it there; the Web API reads the header only.
+Such a resource refuses ``?access_token=`` in the URL (§2.3 is optional, and a URL
+is written to logs) with ``invalid_request``, even beside a good header.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from .core import metrics
 from .core.errors import (
     CoreError,
     InsufficientScope,
+    InvalidBearerRequest,
     InvalidClient,
     InvalidRequest,
     InvalidToken,
@@ -46,6 +52,9 @@ REALM = "col_auth"
 BASIC = "Basic"
 BEARER = "Bearer"
 _HOW_TO_SEND = {BASIC: "Basic base64(username:token)", BEARER: "Bearer <access_token>"}
+# RFC 6750 §2.2 and §2.3: the parameter name, and the only body media type.
+ACCESS_TOKEN_PARAMETER = "access_token"
+_FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
 # Longer credentials are refused before decoding: no token is anywhere near this.
 MAX_CREDENTIALS_LENGTH = 4096
 # b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
@@ -154,6 +163,8 @@ def challenges(error: CoreError) -> list[str]:
     the scope needed. RFC 6749 §5.2: ``invalid_client`` challenges for Basic.
     """
     realm = f'realm="{REALM}"'
+    if isinstance(error, InvalidBearerRequest):
+        return [f'{BEARER} {realm}, error="{error.code}"']
     if isinstance(error, InsufficientScope):
         return [f'{BEARER} {realm}, error="{error.code}", scope="{error.scope}"']
     if isinstance(error, InvalidToken):
@@ -203,10 +214,41 @@ def authenticate(authorization: Authorization | None,
     raise InvalidToken("Unsupported authorization scheme.", schemes)
 
 
-def require_token(scope: str | None = None, schemes: tuple[str, ...] = (BASIC, BEARER)
+def with_form_body(authorization: Authorization | None) -> Authorization | None:
+    """The credentials of a resource that also takes a Bearer token in the body.
+
+    RFC 6750 §2.2: only in a POST whose body is ``application/x-www-form-urlencoded``
+    (any other body is not read for it), once, and not beside an ``Authorization``
+    header (§3.1: more than one method is ``invalid_request``). §2.3, the query, is
+    refused whatever else the request carries: by the time it arrives the token is
+    in every log that records URLs, and answering it would teach clients to do so.
+    """
+    if ACCESS_TOKEN_PARAMETER in request.args:
+        raise InvalidBearerRequest(
+            "An access token in the URL (?access_token=) is refused: URLs are written to "
+            "logs. Send it as Authorization: Bearer <access_token>, or as access_token "
+            "in a POST form body.")
+    if request.method != "POST" or request.mimetype != _FORM_MEDIA_TYPE:
+        return authorization
+    values = request.form.getlist(ACCESS_TOKEN_PARAMETER)
+    if not values:
+        return authorization
+    if len(values) > 1:
+        raise InvalidBearerRequest("access_token is repeated in the form body.")
+    if authorization is not None:
+        raise InvalidBearerRequest("Send the access token one way: in the Authorization "
+                                   "header or in the form body, not both.")
+    return Authorization("bearer", values[0])
+
+
+def require_token(scope: str | None = None, schemes: tuple[str, ...] = (BASIC, BEARER), *,
+                  form_body: bool = False
                   ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Run the view with ``g.principal`` set, or raise the refusal for the blueprint's
-    error handler. Counts every validation and its time (``/metrics``)."""
+    error handler. Counts every validation and its time (``/metrics``).
+
+    ``form_body=True`` also takes a Bearer token from a POST form body and refuses
+    one in the query (``with_form_body``); otherwise only the header is read."""
 
     def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
         @wraps(view)
@@ -216,6 +258,11 @@ def require_token(scope: str | None = None, schemes: tuple[str, ...] = (BASIC, B
             label = scheme if scheme in ("basic", "bearer") else "other"
             started = time.perf_counter()
             try:
+                if form_body:
+                    # Not on the Web API's path: it reads no body and no query here.
+                    found = with_form_body(authorization)
+                    if found is not authorization:  # the token came in the body
+                        authorization, label = found, "bearer"
                 g.principal = authenticate(authorization, schemes, scope)
             except TokenError as exc:
                 metrics.TOKEN_VALIDATIONS.labels(label, exc.code).inc()

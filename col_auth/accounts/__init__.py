@@ -7,4 +7,4 @@ from ..web import errors
 bp = Blueprint("accounts", __name__)
 errors.answer_with(bp, errors.page_response)
 
-from . import views  # noqa: E402,F401
+from . import details, views  # noqa: E402,F401

@@ -3,6 +3,7 @@ starts (ended on the server, so a kept cookie opens nothing)."""
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import timedelta
 
@@ -17,13 +18,18 @@ from .clock import now
 from .crypto import token_hash
 from .errors import Conflict, NotFound, ValidationError
 from .models import ROLE_MEMBER, ROLE_SITE_ADMIN, LoginSession, Site, User
-from .text import check_length, is_storable
+from .text import check_length, check_text, is_storable
 
 # A hash to check against when the username is unknown, so that a failed
 # sign-in takes as long whether or not the user exists.
 _DUMMY_HASH = generate_password_hash("not a password")
 MAX_USERNAME_LENGTH = 150
 MAX_PASSWORD_LENGTH = 1000
+# The address column is text; a postal address is a few lines, and no more is kept.
+MAX_ADDRESS_LENGTH = 500
+# A telephone number as people write one ("+1 (425) 555-1212", "030 1234567 ext. 12"),
+# not only E.164: OIDC Core §5.1 only recommends E.164 for ``phone_number``.
+_PHONE = re.compile(r"\+?[0-9 ()./-]+(?:\s*(?:;ext=|ext\.?|x)\s*[0-9]+)?", re.ASCII)
 
 # RFC 8265 §3.3: width-mapped, mapped to lower case, NFC; spaces, control,
 # invisible (default-ignorable) and most symbol characters are refused. Two names
@@ -96,6 +102,10 @@ def create_user(
     email: str = "",
     site_admin: bool = False,
     system_admin: bool = False,
+    given_name: str = "",
+    family_name: str = "",
+    phone_number: str = "",
+    address: str = "",
 ) -> User:
     username = username.strip(_PASTED_SPACE)
     key = username_key(username)
@@ -113,10 +123,70 @@ def create_user(
         role=ROLE_SITE_ADMIN if site_admin else ROLE_MEMBER,
         is_system_admin=system_admin,
         password_hash=_hash_password(password),
+        **_details(given_name=given_name, family_name=family_name,
+                   phone_number=phone_number, address=address),
     )
     db.session.add(user)
     db.session.flush()
     return user
+
+
+# --- the optional profile details (OpenID claims, OIDC Core §5.1) ----------------------
+
+
+def _name_part(value: str, label: str, column) -> str:
+    return check_length(value.strip(), label, column.type.length,
+                        code="invalid_" + column.key)
+
+
+def _phone_number(value: str) -> str:
+    value = check_length(value.strip(), "the phone number", User.phone_number.type.length,
+                         code="invalid_phone_number")
+    if value and (not _PHONE.fullmatch(value) or sum(c.isdigit() for c in value) < 3):
+        raise ValidationError("invalid_phone_number",
+                              "a phone number has digits, spaces and + ( ) - . / only, "
+                              "such as +1 (425) 555-1212")
+    return value
+
+
+def _address(value: str) -> str:
+    """The ``formatted`` address (§5.1.1): lines kept, each trimmed, joined by "\n"
+    (the claim allows "\r\n" or "\n"; a browser's textarea sends "\r\n")."""
+    check_text(value, "the address", code="invalid_address", multiline=True)
+    lines = value.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    value = "\n".join(line.strip() for line in lines).strip()
+    if len(value) > MAX_ADDRESS_LENGTH:
+        raise ValidationError("invalid_address",
+                              f"the address has at most {MAX_ADDRESS_LENGTH} characters")
+    return value
+
+
+def _details(**values: str | None) -> dict[str, str]:
+    """The checked value of each detail given (None: not given). Each error's code is
+    ``invalid_`` and the field's name, so a form can show it beside the field."""
+    checks = {
+        "given_name": lambda v: _name_part(v, "the given name", User.given_name),
+        "family_name": lambda v: _name_part(v, "the family name", User.family_name),
+        "phone_number": _phone_number,
+        "address": _address,
+    }
+    return {name: checks[name](value) for name, value in values.items() if value is not None}
+
+
+def update_details(user: User, *, given_name: str | None = None,
+                   family_name: str | None = None, phone_number: str | None = None,
+                   address: str | None = None) -> bool:
+    """Set the details given (None leaves one as it is; "" clears it); whether any
+    changed. A change moves ``updated_at``, the ``updated_at`` claim (§5.1)."""
+    checked = _details(given_name=given_name, family_name=family_name,
+                       phone_number=phone_number, address=address)
+    changed = {name: value for name, value in checked.items() if getattr(user, name) != value}
+    for name, value in changed.items():
+        setattr(user, name, value)
+    if changed:
+        user.updated_at = now()
+        db.session.flush()
+    return bool(changed)
 
 
 def _check_new_password(password: str) -> None:

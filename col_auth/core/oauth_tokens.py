@@ -12,6 +12,8 @@ within the grace can supersede what the earlier use issued and the chain never h
 two live refresh tokens.
 Tokens are opaque random strings stored as SHA-256 hashes. Revocation and
 introspection are in ``rfc7009`` and ``rfc7662``.
+Every refresh token of a chain expires ``REFRESH_TTL`` after its grant was created
+(``_refresh_anchor``), unless ``REFRESH_SLIDING`` restarts it at each rotation.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from sqlalchemy import and_, bindparam, func, or_, select, update
 
 from ..extensions import db
 from . import audit, metrics, rfc7636
-from .clock import now
+from .clock import now, to_epoch
 from .crypto import token_hash
 from .errors import InvalidGrant, InvalidScope, ValidationError
 from .grants import revoke_grant, void_codes_where
@@ -41,8 +43,9 @@ from .models import (
     Token,
     User,
 )
-from .oauth_clients import client_is_usable, parse_scopes, scope_string
+from .oauth_clients import client_is_usable
 from .principals import AUTH_OAUTH, Principal, account_columns, account_from, touch
+from .scopes import narrowed, scope_string
 from .transaction import own_transaction
 
 ACCESS_PREFIX = "col_at_"
@@ -61,6 +64,15 @@ class IssuedTokens:
     scope: str
     grant: Grant
     nonce: str | None = None
+    # When the pair was issued. None: with the grant, as the code exchange issues
+    # the first pair in the same step that creates the grant (same ``moment``).
+    issued: datetime | None = None
+
+    @property
+    def issued_at(self) -> int:
+        """The token response's ``issued_at``: seconds since the epoch (the iPaaS
+        seed reads it with ``expires_in`` to schedule the next refresh)."""
+        return to_epoch(self.issued or self.grant.created_at)
 
 
 def _ttl(name: str) -> timedelta:
@@ -68,7 +80,7 @@ def _ttl(name: str) -> timedelta:
 
 
 def _capped(moment: datetime, ttl: timedelta, client: OAuthClient) -> datetime:
-    """Never past the client's Expires (contract §5)."""
+    """``moment + ttl``, never past the client's Expires (contract §5)."""
     expires = moment + ttl
     if client.expires_at is not None and client.expires_at < expires:
         return client.expires_at
@@ -106,6 +118,18 @@ def create_code(
     return code
 
 
+def _refresh_sliding() -> bool:
+    return bool(current_app.config["REFRESH_SLIDING"])  # parsed by the factory
+
+
+def _refresh_anchor(grant: Grant, moment: datetime) -> datetime:
+    """Where a new refresh token's ``REFRESH_TTL`` starts: the grant's creation (the
+    code exchange that followed the user's consent), so that every refresh token of
+    a chain ends together and the user must authorize again ``REFRESH_TTL`` after
+    consenting (ELMA365); with ``REFRESH_SLIDING``, this rotation (``moment``)."""
+    return moment if _refresh_sliding() else grant.created_at
+
+
 def _issue_pair(grant: Grant, client: OAuthClient, *, access_scope: str, refresh_scope: str,
                 moment: datetime) -> tuple[str, str, int]:
     access = ACCESS_PREFIX + secrets.token_urlsafe(32)
@@ -116,7 +140,8 @@ def _issue_pair(grant: Grant, client: OAuthClient, *, access_scope: str, refresh
               scope=access_scope, created_at=moment, expires_at=access_expires),
         Token(grant_id=grant.id, kind=TOKEN_REFRESH, token_hash=token_hash(refresh),
               scope=refresh_scope, created_at=moment,
-              expires_at=_capped(moment, _ttl("REFRESH_TTL"), client)),
+              expires_at=_capped(_refresh_anchor(grant, moment), _ttl("REFRESH_TTL"),
+                                 client)),
     ])
     return access, refresh, max(0, int((access_expires - moment).total_seconds()))
 
@@ -140,13 +165,22 @@ def redeem_code(client: OAuthClient, code: str, redirect_uri: str | None,
         raise InvalidGrant("The client of this code is expired or disabled.")
     if redirect_uri != row.redirect_uri:
         raise InvalidGrant("redirect_uri must be the one of the authorization request.")
+    if client.pkce_required and not row.code_challenge:
+        # The authorization endpoint issues no such code; refused here as well, so
+        # that a code of a public client is never redeemed without PKCE (RFC 9700
+        # §2.1.1), whatever path it was issued by.
+        raise InvalidGrant("This client must use PKCE; the code has no code_challenge.")
     if row.code_challenge:
         if not rfc7636.verify(code_verifier, row.code_challenge):
-            raise InvalidGrant("code_verifier does not match the code_challenge.")
+            _use_up(row.id, moment)
+            raise InvalidGrant("code_verifier does not match the code_challenge; "
+                               "the code is used up.")
     elif code_verifier is not None:
         # A verifier for a code issued without a challenge is a downgrade attempt
         # (RFC 9700 §4.8.2).
-        raise InvalidGrant("This code was issued without a code_challenge.")
+        _use_up(row.id, moment)
+        raise InvalidGrant("This code was issued without a code_challenge; "
+                           "the code is used up.")
     user = db.session.get(User, row.user_id)
     if user is None or not user.active:
         raise InvalidGrant("The user who granted this code is no longer active.")
@@ -175,6 +209,18 @@ def redeem_code(client: OAuthClient, code: str, redirect_uri: str | None,
         _code_replayed(row.id, client, ip)
     metrics.GRANTS.labels("oauth", GRANT_OAUTH).inc()
     return IssuedTokens(access, refresh_token, expires_in, row.scope, grant, row.nonce)
+
+
+def _use_up(code_id: int, moment: datetime) -> None:
+    """A PKCE check failed: the code is spent, so that whoever holds it cannot try
+    verifier after verifier (issue 10; RFC 9700 §2.1.1 wants PKCE to bind the code to
+    the one client instance). A later redemption is then a second use, with nothing
+    issued to revoke."""
+    with own_transaction():
+        db.session.execute(update(AuthorizationCode)
+                           .where(AuthorizationCode.id == code_id,
+                                  AuthorizationCode.used_at.is_(None))
+                           .values(used_at=moment))
 
 
 def _code_replayed(code_id: int, client: OAuthClient, ip: str | None):
@@ -210,17 +256,18 @@ def refresh(client: OAuthClient, refresh_token: str, scope: str | None,
         raise InvalidGrant("The refresh token has been revoked.")
     if token.expires_at is not None and token.expires_at <= moment:
         raise InvalidGrant("The refresh token has expired.")
+    if not _refresh_sliding() and grant.created_at + _ttl("REFRESH_TTL") <= moment:
+        # The stored expiry of a token issued while sliding was on (or under a longer
+        # REFRESH_TTL) does not stretch an anchored chain: the grant's age decides.
+        raise InvalidGrant("The grant is older than the refresh token lifetime; "
+                           "the user must authorize again.")
     refresh_scope = token.scope or grant.scope or ""
     access_scope = refresh_scope
     if scope is not None:
         try:
-            requested = parse_scopes(scope)
+            access_scope = scope_string(narrowed(scope, frozenset(refresh_scope.split())))
         except ValidationError as exc:
             raise InvalidScope(exc.message) from exc
-        if not requested or not requested <= set(refresh_scope.split()):
-            # §6: the scope MUST NOT include any scope not originally granted.
-            raise InvalidScope("A refresh may only narrow the granted scope.")
-        access_scope = scope_string(requested)
     user = db.session.get(User, grant.user_id)
     if user is None or not user.active:
         raise InvalidGrant("The user who granted this is no longer active.")
@@ -258,7 +305,7 @@ def refresh(client: OAuthClient, refresh_token: str, scope: str | None,
         _reused_refresh(grant.id, client, ip)
     if retried:
         metrics.REPLAYS.labels("refresh_grace_retry").inc()
-    return IssuedTokens(access, new_refresh, expires_in, access_scope, grant)
+    return IssuedTokens(access, new_refresh, expires_in, access_scope, grant, issued=moment)
 
 
 def _lock_chain(grant_id: str) -> None:
@@ -359,6 +406,18 @@ def void_codes_of_user(user: User) -> int:
     """Void every pending code ``user`` consented to (call it in the transaction
     that deactivates them); how many. Redemption refuses an inactive user anyway."""
     return void_codes_where(AuthorizationCode.user_id == user.id)
+
+
+def client_of_access_token(value: str | None) -> OAuthClient | None:
+    """The client an access token was issued to, live or not, else None: whose pages
+    may read a UserInfo answer (CORS), its refusal included, from which the page
+    learns that it must refresh."""
+    if not value or len(value) > MAX_TOKEN_LENGTH:
+        return None
+    return db.session.scalar(
+        select(OAuthClient).join(Grant, Grant.client_pk == OAuthClient.id)
+        .join(Token, Token.grant_id == Grant.id)
+        .where(Token.token_hash == token_hash(value), Token.kind == TOKEN_ACCESS))
 
 
 def find_client_token(client: OAuthClient, value: str) -> tuple[Token, Grant] | None:

@@ -54,6 +54,9 @@ def _load(pems: tuple[str, ...]) -> tuple[SigningKey, ...]:
         if not isinstance(private_key, rsa.RSAPrivateKey):
             raise ValueError("id_token signing keys must be RSA keys")
         jwk = RSAAlgorithm.to_jwk(private_key.public_key(), as_dict=True)
+        # PyJWT adds ``key_ops``; we publish ``use`` instead, which OIDC clients read,
+        # and RFC 7517 §4.3 says the two SHOULD NOT be used together.
+        jwk.pop("key_ops", None)
         kid = _thumbprint(jwk)
         jwk.update({"kid": kid, "use": "sig", "alg": "RS256"})
         keys.append(SigningKey(kid=kid, private_key=private_key, public_jwk=jwk))

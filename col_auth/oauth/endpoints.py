@@ -4,16 +4,17 @@ in JSON by the blueprint's handler (RFC 6749 §5.2, RFC 6750 §3.1)."""
 
 from __future__ import annotations
 
-from flask import current_app, g, jsonify
+from flask import g, jsonify
 
-from ..core.errors import InvalidRequest, UnsupportedGrantType
-from ..core.models import OAuthClient
+from ..core.errors import InvalidRequest
+from ..core.grant_types import AUTHORIZATION_CODE, check_grant_type
+from ..core.models import OAuthClient, User
 from ..core.oauth_tokens import redeem_code, refresh
 from ..core.purge import maybe_purge
 from ..core.rfc7009 import revoke_token
 from ..core.rfc7662 import introspect
 from ..core.signing_keys import jwks
-from ..extensions import limit_from, limiter
+from ..extensions import db, limit_from, limiter
 from ..http_auth import BEARER, require_token
 from ..web import client_ip
 from ..web.headers import no_store
@@ -32,56 +33,67 @@ def _required(params: dict[str, str], name: str) -> str:
 def token():
     params = rfc6749.form_params()
     client = rfc6749.authenticate(params)
-    grant_type = _required(params, "grant_type")
-    if grant_type == "authorization_code":
+    # RFC 6749 §5.2: unauthorized_client or unsupported_grant_type, once the client
+    # is known; past this, grant_type is one of the client's.
+    grant_type = check_grant_type(client, _required(params, "grant_type"))
+    if grant_type == AUTHORIZATION_CODE:
         issued = redeem_code(client, _required(params, "code"), params.get("redirect_uri"),
                              params.get("code_verifier"), ip=client_ip())
-    elif grant_type == "refresh_token":
+    else:
         issued = refresh(client, _required(params, "refresh_token"), params.get("scope"),
                          ip=client_ip())
-    else:
-        raise UnsupportedGrantType("grant_type must be authorization_code or refresh_token.")
     body = {
         "access_token": issued.access_token,
         "token_type": "Bearer",
         "expires_in": issued.expires_in,
+        # The seeds' iPaaS reads it with expires_in to schedule the next refresh.
+        "issued_at": issued.issued_at,
         "refresh_token": issued.refresh_token,
         "scope": issued.scope,
     }
     if "openid" in issued.scope.split():
-        body["id_token"] = oidc.id_token(issued.grant, client, issued.grant.user, issued.nonce)
+        body["id_token"] = oidc.id_token(issued.grant, client, issued.grant.user, issued.nonce,
+                                         issued.scope.split())
     maybe_purge()
     return no_store(jsonify(body))
 
 
-def _client_and_token() -> tuple[OAuthClient, str]:
+def _client_and_token(*, allow_public: bool) -> tuple[OAuthClient, str]:
     """The authenticated client and the ``token`` parameter of a revocation or
     introspection request (RFC 7009 §2.1, RFC 7662 §2.1)."""
     params = rfc6749.form_params()
-    client = rfc6749.authenticate(params)
+    client = rfc6749.authenticate(params, allow_public=allow_public)
     return client, _required(params, "token")
 
 
 @bp.post("/revoke")
 @limiter.limit(limit_from("TOKEN_RATE_LIMIT"))
 def revoke():
-    client, token_value = _client_and_token()
+    # RFC 7009 §2.1: a public client revokes its tokens by client_id alone.
+    client, token_value = _client_and_token(allow_public=True)
     # RFC 7009 §2.2: 200 whether or not the token was valid; hints are only hints.
     revoke_token(client, token_value, ip=client_ip())
-    return no_store(current_app.response_class(status=200))
+    # An empty JSON object rather than an empty body: §2.2 leaves the body open,
+    # and clients (and the conformance suite) parse every answer here as JSON.
+    return no_store(jsonify({}))
 
 
 @bp.post("/introspect")
 @limiter.limit(limit_from("TOKEN_RATE_LIMIT"))
 def introspection():
-    client, token_value = _client_and_token()
+    # RFC 7662 §2.1: the caller is a protected resource, which must authenticate; a
+    # public client (a browser or a device) is none, so it is refused.
+    client, token_value = _client_and_token(allow_public=False)
     return no_store(jsonify(introspect(client, token_value)))
 
 
 @bp.route("/userinfo", methods=["GET", "POST"])
-@require_token(scope="openid", schemes=(BEARER,))
+# RFC 6750: the header (§2.1) or a POST form body (§2.2), never the query (§2.3).
+@require_token(scope="openid", schemes=(BEARER,), form_body=True)
 def userinfo():
-    return no_store(jsonify(oidc.user_claims(g.principal.user)))
+    principal = g.principal
+    user = db.session.get(User, principal.user.id)
+    return no_store(jsonify(oidc.user_claims(user, principal.scopes)))
 
 
 @bp.get("/jwks")

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import String
 from werkzeug.security import generate_password_hash
 
-from col_auth.core import accounts, audit, items, legacy_apps, oauth_clients, rfc7636
+from col_auth.core import accounts, audit, items, legacy_apps, oauth_clients, rfc7636, scopes
 from col_auth.core.crypto import token_hash
 from col_auth.core.errors import CoreError, ValidationError
 from col_auth.core.icons import _SIGNATURES
@@ -90,6 +90,12 @@ VALIDATED: dict[str, Probe] = {
         _unique(20), site=w.site, password="pw", full_name=v)),
     "users.email": Probe(lambda w, v: accounts.create_user(
         _unique(20), site=w.site, password="pw", email=v)),
+    # The optional profile details (/profile/details, ``create-user --given-name`` …):
+    # both go through the checks of ``accounts.update_details``.
+    "users.given_name": Probe(lambda w, v: accounts.update_details(w.user, given_name=v)),
+    "users.family_name": Probe(lambda w, v: accounts.update_details(w.user, family_name=v)),
+    "users.phone_number": Probe(lambda w, v: accounts.update_details(w.user, phone_number=v),
+                                text=lambda n: "1" * n),
     "legacy_apps.name": Probe(lambda w, v: legacy_apps.register_app(
         w.user, name=v, return_url="https://app.example/cb")),
     "legacy_apps.return_url": Probe(lambda w, v: legacy_apps.register_app(
@@ -122,7 +128,7 @@ def _longest(values) -> int:
     return max(len(v) for v in values)
 
 
-_SCOPES = len(" ".join(oauth_clients.SUPPORTED_SCOPES))
+_SCOPES = len(" ".join(scopes.SUPPORTED))
 _GUID = len(new_guid())
 _SHA256_HEX = len(token_hash("any token"))
 
@@ -146,6 +152,7 @@ NOT_FROM_INPUT: dict[str, tuple[str, Callable[[], int]]] = {
     "grants.scope": ("scope_string() of the supported scopes", lambda: _SCOPES),
     "tokens.scope": ("scope_string() of the supported scopes", lambda: _SCOPES),
     "authorization_codes.scope": ("scope_string() of the supported scopes", lambda: _SCOPES),
+    "oauth_consents.scope": ("scope_string() of the supported scopes", lambda: _SCOPES),
     "client_templates.scopes": ("scope_string() of the supported scopes", lambda: _SCOPES),
     "tokens.token_hash": ("SHA-256 in hex", lambda: _SHA256_HEX),
     "login_sessions.id_hash": ("SHA-256 in hex of the session id", lambda: _SHA256_HEX),

@@ -261,9 +261,10 @@ def test_missing_grant_type(app, live):
                                       **creds(seeded)}), 400, "invalid_request")
 
 
-@pytest.mark.parametrize("grant_type", ["password", "client_credentials", "implicit",
-                                        "urn:ietf:params:oauth:grant-type:device_code",
-                                        "AUTHORIZATION_CODE"])
+# Grant types the server knows but no template allows (password, client_credentials,
+# implicit, device_code, …) are unauthorized_client since issue 10:
+# tests/oauth/test_oidcc_small_points.py.
+@pytest.mark.parametrize("grant_type", ["AUTHORIZATION_CODE", "magic"])
 def test_unsupported_grant_type(app, live, grant_type):
     seeded = seed_client(app)
     response = post(live, "token", {"grant_type": grant_type, "username": "member",
@@ -323,6 +324,10 @@ def test_wrong_code_verifier(app, live):
                   "short", verifier + "x" * 200):
         response = post(live, "token", code_request(seeded, code, code_verifier=wrong))
         assert_error(response, 400, "invalid_grant")
+        # Issue 10: a wrong verifier uses the code up, so the right one comes too late.
+        response = post(live, "token", code_request(seeded, code, code_verifier=verifier))
+        assert_error(response, 400, "invalid_grant")
+        code = get_code(live, seeded, code_challenge=challenge, code_challenge_method="S256")
     response = post(live, "token", code_request(seeded, code, code_verifier=verifier))
     assert response.status_code == 200, response.text
 
@@ -412,7 +417,7 @@ def test_scope_widening_is_refused(app, live):
     seeded = seed_client(app)
     issued = tokens(live, seeded, scope="openid")
     assert issued["scope"] == "openid"
-    for scope in ("openid api", "api", "admin", "openid admin"):
+    for scope in ("openid api", "api", "admin", "openid admin api", "email"):
         assert_error(refresh(live, seeded, issued["refresh_token"], scope=scope),
                      400, "invalid_scope")
     # The refused attempts did not rotate the refresh token.
@@ -699,8 +704,14 @@ def test_discovery(app, live, document):
     assert meta["response_types_supported"] == ["code"]
     assert set(meta["grant_types_supported"]) == {"authorization_code", "refresh_token"}
     assert set(meta["token_endpoint_auth_methods_supported"]) == {
+        "client_secret_post", "client_secret_basic", "none"}
+    assert set(meta["revocation_endpoint_auth_methods_supported"]) == {
+        "client_secret_post", "client_secret_basic", "none"}
+    # Introspection serves protected resources, which authenticate (RFC 7662 §2.1).
+    assert set(meta["introspection_endpoint_auth_methods_supported"]) == {
         "client_secret_post", "client_secret_basic"}
-    assert set(meta["scopes_supported"]) == {"openid", "api"}
+    assert set(meta["scopes_supported"]) == {"openid", "profile", "email", "address", "phone",
+                                             "offline_access", "api"}
     # Every advertised endpoint answers.
     keys = requests.get(meta["jwks_uri"], timeout=10)
     assert keys.status_code == 200 and keys.json()["keys"]
@@ -734,5 +745,5 @@ def test_successful_answer_shape(app, live):
     assert response.headers["Cache-Control"] == "no-store"
     body = response.json()
     assert set(body) == {"access_token", "token_type", "expires_in", "refresh_token",
-                         "scope", "id_token"}
+                         "scope", "id_token", "issued_at"}
     assert body["token_type"] == "Bearer"

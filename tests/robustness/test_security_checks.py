@@ -92,6 +92,8 @@ class World:
                     "clients": db.session.scalar(select(func.count()).select_from(OAuthClient)),
                     "revoked": db.session.scalar(select(func.count()).select_from(Grant)
                                                  .where(Grant.revoked_at.is_not(None))),
+                    "details": db.session.scalar(select(func.count()).select_from(User)
+                                                 .where(User.updated_at.is_not(None))),
                 }
             finally:
                 db.session.remove()
@@ -335,6 +337,7 @@ FORGED = {
     "accounts.sign_out_everywhere": {},
     "accounts.change_password": {"current_password": PASSWORD, "new_password": "forged pass",
                                  "confirm_password": "forged pass"},
+    "accounts.profile_details": {"given_name": "Forged", "phone_number": "+1 555 0100"},
     "legacy.add_app": {"name": "Forged", "return_url": "https://forged.example/"},
     "legacy.edit_app": {"name": "Forged", "return_url": "https://forged.example/"},
     "legacy.delete_app": {},
@@ -347,16 +350,22 @@ FORGED = {
     "admin.create_client": {"name": "Forged", "redirect_uri": "https://forged.example/cb"},
     "admin.delete_client": {},
     "oauth.authorize": {"response_type": "code", "allow": "Allow"},
+    # The logout confirmation ("Sign out" pressed); a client's own logout request by
+    # POST carries no token of ours and only ever gets that page, or needs a hint.
+    "oauth_logout.end_session": {"submit": "Sign out"},
 }
+# Pages under /api whose POST is a form of ours; the other /api routes are JSON or
+# authenticated by client or token, never by cookie.
+API_FORM_POSTS = {"oauth.authorize", "oauth_logout.end_session"}
 
 
 def _form_post_routes(app) -> dict[str, str]:
-    """endpoint -> rule of every POST route outside /api, and the OAuth2 consent form."""
+    """endpoint -> rule of every POST route outside /api, and the forms under /api."""
     routes = {}
     for rule in app.url_map.iter_rules():
         if "POST" not in rule.methods:
             continue
-        if rule.rule.startswith("/api/") and rule.endpoint != "oauth.authorize":
+        if rule.rule.startswith("/api/") and rule.endpoint not in API_FORM_POSTS:
             continue
         routes.setdefault(rule.endpoint, rule.rule)
     return routes
