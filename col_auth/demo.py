@@ -54,10 +54,14 @@ def seed_demo(sample_url: str) -> dict[str, Any]:
         module = oauth_clients.create_module(
             DEMO_MODULE, "A module whose external app the sample third-party app connects to.")
         oauth_clients.ensure_external_app_enabled(module)
+        # openid also brings profile and email, what "Sign in with col_auth" asks for.
         template = oauth_clients.create_template(module.external_app, DEMO_TEMPLATE,
                                                  "openid api")
         client, secret = oauth_clients.create_client(
-            template, name=DEMO_APP_NAME, redirect_uris=[f"{sample_url}/oauth/callback"])
+            template, name=DEMO_APP_NAME,
+            # The connection's callback first: the one the demo prints.
+            redirect_uris=[f"{sample_url}/oauth/callback", f"{sample_url}/signin/callback"],
+            post_logout_redirect_uris=[f"{sample_url}/signed-out"])
         db.session.commit()
         _write_private(client_file, {"client_id": client.client_id, "client_secret": secret})
     legacy_app = db.session.scalar(select(LegacyApp).where(LegacyApp.name == DEMO_APP_NAME))
@@ -73,6 +77,7 @@ def seed_demo(sample_url: str) -> dict[str, Any]:
             info["client_id"] = client.client_id
             info["client_secret"] = saved["client_secret"]
             info["redirect_uri"] = client.redirect_uri_list[0]
+            info["post_logout_redirect_uris"] = client.post_logout_redirect_uri_list
     return info
 
 
@@ -116,6 +121,8 @@ def run_demo(flask_app: Flask, *, host: str, port: int, sample_port: int) -> Non
         echo(f"  client_id:     {info['client_id']}")
         echo(f"  client_secret: {info['client_secret']}")
         echo(f"  redirect_uri:  {info['redirect_uri']}")
+        if info.get("post_logout_redirect_uris"):
+            echo(f"  post-logout:   {', '.join(info['post_logout_redirect_uris'])}")
         echo(f"  Discovery:     {base}/.well-known/openid-configuration")
         query = urlencode({"client_id": info["client_id"], "redirect_uri": info["redirect_uri"],
                            "scope": "openid api", "response_type": "code",

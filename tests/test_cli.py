@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import html
 import json
+import re
+from urllib.parse import urljoin
 
 import jwt
 from sqlalchemy import select
@@ -96,6 +99,102 @@ def test_demo_seed_and_sample_app_complete_the_legacy_flow(app, live):
         assert '"auth": "user_token"' in landed.text
     finally:
         sample_server.shutdown()
+
+
+def _follow(session, url: str, limit: int = 10) -> list:
+    """GET ``url`` and follow redirects across both servers, as a browser would; every
+    response on the way (the last one is where the person lands)."""
+    chain = []
+    for _ in range(limit):
+        response = session.get(url, allow_redirects=False, timeout=10)
+        chain.append(response)
+        if response.status_code not in (302, 303):
+            return chain
+        url = urljoin(url, response.headers["Location"])
+    raise AssertionError(f"more than {limit} redirects: {[r.url for r in chain]}")
+
+
+def test_demo_sample_app_signs_in_with_prompt_none_first_and_signs_out_through_col_auth(
+        app, live, tmp_path):
+    """"Sign in with col_auth": silent when col_auth knows the person and they allowed
+    the app before; the consent page only the first time; "Sign out" ends the col_auth
+    session too and comes back through the registered post-logout redirect URI."""
+    import threading
+
+    from col_auth_sample_app import create_sample_app
+    from werkzeug.serving import make_server
+
+    from col_auth.demo import seed_demo
+    from tests.helpers import Browser, csrf_token
+
+    server = make_server("127.0.0.1", 0, lambda e, s: None)  # reserve a port number
+    sample_url = f"http://127.0.0.1:{server.server_port}"
+    server.server_close()
+    with app.app_context():
+        info = seed_demo(sample_url)
+    sample = create_sample_app({
+        "COL_AUTH_URL": live.url, "PUBLIC_URL": sample_url,
+        "CLIENT_ID": info["client_id"], "CLIENT_SECRET": info["client_secret"],
+        "APP_TOKEN": info["app_token"], "APP_SECRET": info["app_secret"],
+        "STATE_DIR": str(tmp_path / "sample")})
+    sample_server = make_server("127.0.0.1", int(sample_url.rsplit(":", 1)[1]), sample,
+                                threaded=True)
+    threading.Thread(target=sample_server.serve_forever, daemon=True).start()
+    try:
+        browser = Browser(live.url)  # one cookie jar for both sites, like a browser
+        home = browser.get(sample_url + "/")
+        assert "Sign in with col_auth" in home.text
+
+        # Not signed in at col_auth: prompt=none answers login_required, the app asks
+        # again and col_auth shows its login page.
+        chain = _follow(browser.session, sample_url + "/signin")
+        assert "prompt=none" in chain[0].headers["Location"]
+        assert "error=login_required" in chain[1].headers["Location"]
+        assert chain[-1].url.startswith(live.url + "/login")
+
+        # Signed in, first time: consent_required, then the consent page, then in.
+        browser.login("member", "member-demo-pass")
+        chain = _follow(browser.session, sample_url + "/signin")
+        assert "error=consent_required" in chain[1].headers["Location"]
+        consent_page = chain[-1]
+        assert consent_page.url.startswith(live.url + "/api/o/oauth/v2/authorize?")
+        assert "prompt" not in consent_page.url
+        hidden = dict(re.findall(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)">',
+                                 consent_page.text))
+        allowed = browser.post("/api/o/oauth/v2/authorize", data={
+            **{k: html.unescape(v) for k, v in hidden.items()},
+            "csrf_token": csrf_token(consent_page.text), "allow": "Allow"})
+        landed = _follow(browser.session, allowed.headers["Location"])[-1]
+        assert landed.url == sample_url + "/"
+        assert "Signed in as" in landed.text and "Morgan Member" in landed.text
+        assert "member@sample-cu.example" in landed.text
+
+        # Sign out: out of the sample app and of col_auth, back through /signed-out.
+        signout = browser.post(sample_url + "/signout", data={
+            "csrf_token": _sample_csrf(landed.text)})
+        assert signout.headers["Location"].startswith(live.url + "/api/o/oauth/v2/logout?")
+        chain = _follow(browser.session, signout.headers["Location"])
+        assert chain[0].headers["Location"].startswith(sample_url + "/signed-out?state=")
+        assert chain[-1].url == sample_url + "/"
+        assert "Signed out of this app and of col_auth." in chain[-1].text
+        assert "Sign in with col_auth" in chain[-1].text
+        assert browser.get("/profile").status_code == 302, "signed out at col_auth too"
+
+        # Signed in at col_auth again: prompt=none now answers with a code, no page.
+        browser.login("member", "member-demo-pass")
+        chain = _follow(browser.session, sample_url + "/signin")
+        assert [r.url.split("?")[0] for r in chain] == [
+            sample_url + "/signin", live.url + "/api/o/oauth/v2/authorize",
+            sample_url + "/signin/callback", sample_url + "/"]
+        assert "Morgan Member" in chain[-1].text
+    finally:
+        sample_server.shutdown()
+
+
+def _sample_csrf(page: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert match, "the sample app's page has no CSRF token"
+    return html.unescape(match.group(1))
 
 
 def test_reencrypt_secrets_moves_every_app_secret_to_the_new_key(app):

@@ -17,6 +17,7 @@ from .legacy import (
 from .oauth import (
     CredentialStore,
     FileCredentialStore,
+    InteractionRequired,
     MemoryCredentialStore,
     OAuth2Connection,
     OAuth2Error,
@@ -30,6 +31,7 @@ __all__ = [
     "Cancelled",
     "CredentialStore",
     "FileCredentialStore",
+    "InteractionRequired",
     "LegacyClient",
     "MemoryCredentialStore",
     "MemoryReplayStore",

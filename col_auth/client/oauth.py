@@ -7,9 +7,16 @@ Configure it with a client id/secret and either the endpoints or the discovery U
 token, refreshes it on expiry or on a 401, and saves a rotated refresh token through
 the :class:`CredentialStore` before the new access token is used.
 
+Silent sign-in: ``authorization_url(prompt="none")`` asks the server to answer
+without showing a page; when it cannot (the person must sign in or consent),
+:meth:`OAuth2Connection.complete` raises :class:`InteractionRequired`, and the app
+asks again without ``prompt``. :meth:`OAuth2Connection.end_session_url` sends the
+person to the server's logout (OpenID Connect RP-Initiated Logout 1.0).
+
 This module speaks only HTTP: it depends on ``requests`` and PyJWT, never on the
 server's code, so it works against any provider that follows the same RFCs
-(6749, 6750, 7009, 7636, 7662, 9207, OpenID Connect Core and Discovery).
+(6749, 6750, 7009, 7636, 7662, 9207, OpenID Connect Core, Discovery and
+RP-Initiated Logout).
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ import requests
 __all__ = [
     "CredentialStore",
     "FileCredentialStore",
+    "InteractionRequired",
     "MemoryCredentialStore",
     "OAuth2Connection",
     "OAuth2Error",
@@ -47,7 +55,17 @@ CLOCK_SKEW = 60
 #: Seconds every HTTP call may take unless the caller of :meth:`request` says otherwise.
 HTTP_TIMEOUT = 10
 ID_TOKEN_ALGORITHMS = ["RS256"]
-TOKEN_KEYS = ("access_token", "refresh_token", "expires_at", "scope", "id_token_claims")
+TOKEN_KEYS = ("access_token", "refresh_token", "expires_at", "scope", "id_token",
+              "id_token_claims")
+#: Authorization parameters the connection sets itself; ``authorization_url`` refuses
+#: them as extras, since replacing one would undo a check (state, nonce, PKCE).
+MANAGED_PARAMS = frozenset({"response_type", "response_mode", "client_id", "redirect_uri",
+                            "scope", "state", "nonce", "code_challenge",
+                            "code_challenge_method"})
+#: OIDC Core §3.1.2.6: the errors of a request that asked for no page (``prompt=none``)
+#: when the server needed one; the app asks again, letting the server show it.
+INTERACTION_ERRORS = frozenset({"login_required", "consent_required", "interaction_required",
+                                "account_selection_required"})
 
 
 class Status(StrEnum):  # a str and an Enum, as agreed; str() gives the value
@@ -69,6 +87,21 @@ class OAuth2Error(Exception):
         super().__init__(f"{error}: {description}" if description else error)
         self.error = error
         self.description = description
+
+
+class InteractionRequired(OAuth2Error):
+    """The server could not answer without a page (OIDC Core §3.1.2.6): ``error`` is
+    ``login_required``, ``consent_required``, ``interaction_required`` or
+    ``account_selection_required``; ``prompt`` is the ``prompt`` the request sent.
+
+    Not a failure: the expected answer to a silent sign-in (``prompt="none"``) when
+    the person is not signed in at the server or has not allowed this app yet. Ask
+    again without ``prompt`` (see :meth:`OAuth2Connection.authorization_url`)."""
+
+    def __init__(self, error: str, description: str | None = None,
+                 prompt: str | None = None) -> None:
+        super().__init__(error, description)
+        self.prompt = prompt
 
 
 @runtime_checkable
@@ -217,6 +250,7 @@ class OAuth2Connection:
                  authorize_url: str | None = None, token_url: str | None = None,
                  userinfo_url: str | None = None, introspection_url: str | None = None,
                  revocation_url: str | None = None, jwks_url: str | None = None,
+                 logout_url: str | None = None,
                  issuer: str | None = None, scope: str = "openid api",
                  store: CredentialStore | None = None, http: requests.Session | None = None,
                  clock: Callable[[], float] = time.time, refresh_margin: int = 30) -> None:
@@ -233,6 +267,7 @@ class OAuth2Connection:
             "introspection_endpoint": introspection_url,
             "revocation_endpoint": revocation_url,
             "jwks_uri": jwks_url,
+            "end_session_endpoint": logout_url,
             "issuer": issuer,
         }
         self._store: CredentialStore = store if store is not None else MemoryCredentialStore()
@@ -337,6 +372,12 @@ class OAuth2Connection:
         data = self._store.load() or {}
         return data.get("id_token_claims") if _has_tokens(data) else None
 
+    @property
+    def id_token(self) -> str | None:
+        """The last verified id_token itself (the ``id_token_hint`` of a logout), or None."""
+        data = self._store.load() or {}
+        return data.get("id_token") if _has_tokens(data) else None
+
     def check(self) -> Status:
         """Ask the server whether the credential works now (UserInfo when ``openid`` is in
         scope, else introspection), refreshing first when the access token is (nearly)
@@ -391,9 +432,18 @@ class OAuth2Connection:
 
     # -- getting a credential --------------------------------------------------------
 
-    def authorization_url(self) -> str:
+    def authorization_url(self, **extra: str | int) -> str:
         """A URL to send the person to; a new state, nonce and PKCE S256 verifier are kept
-        in the store under ``"pending"`` for :meth:`complete`."""
+        in the store under ``"pending"`` for :meth:`complete`.
+
+        ``extra`` adds OpenID Connect request parameters (Core §3.1.2.1), such as
+        ``prompt="none"`` for a sign-in without any page (then :meth:`complete` may
+        raise :class:`InteractionRequired`), ``prompt="login"``, ``max_age``,
+        ``login_hint`` or ``ui_locales``. The parameters the connection sets itself
+        (``MANAGED_PARAMS``) cannot be given: a ``ValueError``."""
+        managed = sorted(MANAGED_PARAMS & set(extra))
+        if managed:
+            raise ValueError(f"authorization_url sets {', '.join(managed)} itself.")
         self._require_configured()
         state = secrets.token_urlsafe(32)
         nonce = secrets.token_urlsafe(32)
@@ -401,7 +451,7 @@ class OAuth2Connection:
         with self._lock:
             data = self._store.load() or {}
             data["pending"] = {"state": state, "nonce": nonce, "code_verifier": verifier,
-                               "created_at": self._clock()}
+                               "created_at": self._clock(), "prompt": extra.get("prompt")}
             self._store.save(data)
         params = {
             "response_type": "code",
@@ -413,6 +463,7 @@ class OAuth2Connection:
             "nonce": nonce,
             "code_challenge": _b64url_sha256(verifier),
             "code_challenge_method": "S256",
+            **{name: str(value) for name, value in extra.items() if value is not None},
         }
         endpoint = self._endpoint("authorization_endpoint") or ""
         return endpoint + ("&" if "?" in endpoint else "?") + urlencode(params)
@@ -420,9 +471,19 @@ class OAuth2Connection:
     def complete(self, callback_url: str) -> dict:
         """Finish "get new credential" with the URL the person came back to: check
         ``state`` and ``iss``, exchange the code (client_secret_post + PKCE), verify the
-        id_token, store the tokens. Returns the id_token claims (empty without openid)."""
+        id_token, store the tokens. Returns the id_token claims (empty without openid).
+
+        Raises :class:`InteractionRequired` when a request with ``prompt="none"`` needed
+        a page (the status stays NOT_AUTHORIZED, not ERROR: nothing is wrong), and
+        :class:`OAuth2Error` for any other refusal or failure."""
         try:
             return self._complete(callback_url)
+        except InteractionRequired as exc:
+            if not _has_tokens(self._store.load()):
+                self._set(Status.NOT_AUTHORIZED, f"The server needs the person on a page "
+                                                 f"({exc.error}); ask again without "
+                                                 f"prompt=none.")
+            raise
         except OAuth2Error as exc:
             if not _has_tokens(self._store.load()):
                 self._set(Status.NOT_AUTHORIZED, f"Authorization failed: {exc}")
@@ -447,6 +508,9 @@ class OAuth2Connection:
                 self._store.clear()
         self._check_iss(query)
         if "error" in query:
+            if query["error"] in INTERACTION_ERRORS:
+                raise InteractionRequired(query["error"], query.get("error_description"),
+                                          prompt=pending.get("prompt"))
             raise OAuth2Error(query["error"], query.get("error_description"))
         if not query.get("code"):
             raise OAuth2Error("invalid_request", "The callback carries neither code nor error.")
@@ -468,6 +532,7 @@ class OAuth2Connection:
                 self._revoke_quietly(tokens.get("access_token"), "access_token")
                 raise
         tokens["id_token_claims"] = claims or None
+        tokens["id_token"] = answer.get("id_token") if claims else None
         with self._lock:
             data = {k: v for k, v in (self._store.load() or {}).items() if k not in TOKEN_KEYS}
             data.update(tokens)
@@ -583,6 +648,7 @@ class OAuth2Connection:
                     old_sub = (data.get("id_token_claims") or {}).get("sub")
                     if old_sub is None or claims.get("sub") == old_sub:
                         new["id_token_claims"] = claims
+                        new["id_token"] = answer["id_token"]
                 except (OAuth2Error, requests.RequestException):
                     pass  # keep the claims verified at sign-in; the tokens are still good
             self._save(new)  # before the new access token is used by anyone
@@ -622,6 +688,31 @@ class OAuth2Connection:
             self._store.clear()
             self._set(Status.NOT_AUTHORIZED, "The credential was cleared; get a new "
                                              "credential.")
+
+    def end_session_url(self, *, id_token_hint: str | None = None,
+                        post_logout_redirect_uri: str | None = None,
+                        state: str | None = None, **extra: str) -> str:
+        """Where to send the person to sign out at the server (OpenID Connect
+        RP-Initiated Logout 1.0 §2), from discovery's ``end_session_endpoint`` or
+        ``logout_url``.
+
+        ``id_token_hint`` defaults to the stored id_token: with it the server knows
+        who asks and need not ask the person to confirm. ``post_logout_redirect_uri``
+        must be registered for this client, exactly; the server sends the person
+        back there with ``state``. ``client_id`` is always sent (§2: it lets the
+        server check the URI when it has no hint). ``extra`` adds ``ui_locales`` or
+        ``logout_hint``. Nothing stored is changed: clear the credential separately
+        if the app no longer needs it."""
+        endpoint = self._endpoint("end_session_endpoint")
+        if not endpoint:
+            raise OAuth2Error("not_configured", "The server has no end_session_endpoint "
+                                                "(give logout_url or a discovery URL).")
+        hint = id_token_hint if id_token_hint is not None else self.id_token
+        params = {"id_token_hint": hint, "client_id": self.client_id,
+                  "post_logout_redirect_uri": post_logout_redirect_uri, "state": state,
+                  **extra}
+        query = urlencode({k: str(v) for k, v in params.items() if v})
+        return endpoint + ("&" if "?" in endpoint else "?") + query
 
     def _revoke_quietly(self, token: str | None, hint: str) -> None:
         if not token:

@@ -8,12 +8,14 @@ import stat
 import time
 from urllib.parse import urlencode
 
+import jwt
 import pytest
 import requests
 from sqlalchemy import select
 
 from col_auth.client.oauth import (
     FileCredentialStore,
+    InteractionRequired,
     MemoryCredentialStore,
     OAuth2Connection,
     OAuth2Error,
@@ -468,3 +470,106 @@ def test_memory_store_keeps_copies():
     assert store.load()["refresh_token"] == "r"
     store.clear()
     assert store.load() is None
+
+
+# -- silent sign-in (prompt=none) and logout (OpenID Connect RP-Initiated Logout) --------
+
+AFTER_LOGOUT = "https://client.example/signed-out"
+
+
+def _callback_of(browser: Browser, url: str) -> str:
+    """Where the server sends ``browser`` for ``url`` straight away, with no page."""
+    response = browser.get(url)
+    assert response.status_code == 302, (response.status_code, response.text[:300])
+    return response.headers["Location"]
+
+
+def test_extra_authorization_parameters_are_sent_and_managed_ones_refused(app, live):
+    seeded = seed_client(app)
+    connection = _connection(live, seeded)
+    url = connection.authorization_url(prompt="login", max_age=0, ui_locales="en",
+                                       login_hint="member")
+    query = query_of(url)
+    assert query["prompt"] == ["login"] and query["max_age"] == ["0"]
+    assert query["ui_locales"] == ["en"] and query["login_hint"] == ["member"]
+    assert query["code_challenge_method"] == ["S256"] and len(query["state"][0]) >= 32
+    for managed in ("state", "nonce", "redirect_uri", "code_challenge", "client_id"):
+        with pytest.raises(ValueError, match=managed):
+            connection.authorization_url(**{managed: "mine"})
+
+
+def test_interaction_error_is_a_typed_result_and_not_an_error_status(app, live):
+    """Read from the callback alone: what any provider sends for prompt=none."""
+    seeded = seed_client(app)
+    connection = _connection(live, seeded)
+    state = query_of(connection.authorization_url(prompt="none"))["state"][0]
+    callback = seeded.redirect_uri + "?" + urlencode({
+        "error": "interaction_required", "state": state, "iss": live.url})
+    with pytest.raises(InteractionRequired) as needed:
+        connection.complete(callback)
+    assert needed.value.error == "interaction_required" and needed.value.prompt == "none"
+    assert isinstance(needed.value, OAuth2Error), "callers catching OAuth2Error still do"
+    assert connection.status is Status.NOT_AUTHORIZED
+    assert "prompt=none" in connection.message
+
+
+def test_prompt_none_without_a_sign_in_is_login_required(app, live):
+    seeded = seed_client(app)
+    connection = _connection(live, seeded)
+    callback = _callback_of(Browser(live.url), connection.authorization_url(prompt="none"))
+    assert callback.startswith(seeded.redirect_uri + "?")
+    with pytest.raises(InteractionRequired) as needed:
+        connection.complete(callback)
+    assert needed.value.error == "login_required"
+    assert connection.status is Status.NOT_AUTHORIZED
+
+
+def test_prompt_none_signed_in_without_consent_is_consent_required(app, live):
+    seeded = seed_client(app)
+    connection = _connection(live, seeded)
+    browser = Browser(live.url)
+    browser.login("member")
+    with pytest.raises(InteractionRequired) as needed:
+        connection.complete(_callback_of(browser, connection.authorization_url(prompt="none")))
+    assert needed.value.error == "consent_required"
+    # What the app does next: ask again with a page; then the silent way works.
+    connection.complete(consent(browser, connection.authorization_url()).headers["Location"])
+    connection.clear_credential()
+    claims = connection.complete(_callback_of(browser,
+                                              connection.authorization_url(prompt="none")))
+    assert claims["preferred_username"] == "Member"
+    assert connection.status is Status.AUTHORIZED
+
+
+def test_end_session_url_signs_out_at_the_server_and_comes_back(app, live):
+    seeded = seed_client(app, post_logout_redirect_uris=(AFTER_LOGOUT,))
+    connection = OAuth2Connection(
+        client_id=seeded.client_id, client_secret=seeded.client_secret,
+        redirect_uri=seeded.redirect_uri,
+        discovery_url=f"{live.url}/.well-known/openid-configuration")
+    browser = Browser(live.url)
+    browser.login("member")
+    claims = connection.complete(consent(browser, connection.authorization_url())
+                                 .headers["Location"])
+    assert jwt.decode(connection.id_token, options={"verify_signature": False}) == claims
+
+    url = connection.end_session_url(post_logout_redirect_uri=AFTER_LOGOUT, state="s-9")
+    assert url.startswith(f"{live.url}/api/o/oauth/v2/logout?")
+    query = query_of(url)
+    assert query["id_token_hint"] == [connection.id_token]
+    assert query["client_id"] == [seeded.client_id]
+    response = browser.get(url)
+    assert response.status_code == 302
+    assert response.headers["Location"] == AFTER_LOGOUT + "?state=s-9"
+    assert browser.get("/profile").status_code == 302, "signed out at the server"
+    assert connection.status is Status.AUTHORIZED, "the app's credential is its own affair"
+
+
+def test_end_session_url_without_an_endpoint_is_not_configured(app, live):
+    seeded = seed_client(app)
+    with pytest.raises(OAuth2Error) as missing:
+        _connection(live, seeded).end_session_url()
+    assert missing.value.error == "not_configured"
+    given = _connection(live, seeded, logout_url="https://op.example/logout?x=1")
+    assert given.end_session_url(id_token_hint="h") == (
+        f"https://op.example/logout?x=1&id_token_hint=h&client_id={seeded.client_id}")

@@ -1,5 +1,6 @@
 """Every flow a person clicks through, in real Chromium: legacy allow and cancel,
-a site token, module administration, the OAuth2 connection and its revocation."""
+a site token, module administration, the OAuth2 connection and its revocation,
+and the sample app's "Sign in with col_auth" and "Sign out"."""
 
 from __future__ import annotations
 
@@ -183,3 +184,33 @@ def _sign_in(page, stack, password: str) -> None:
     page.goto(stack.service + "/login")
     login(page, stack.service, "member", password)
     expect(page).not_to_have_url(re.compile(r"/login"))
+
+
+def test_sample_app_signs_in_with_col_auth_silently_the_second_time_and_signs_out(page, stack):
+    """The demo's "Sign in with col_auth": prompt=none first. The first time col_auth
+    asks for a sign-in and the consent; after "Sign out" (which ends the col_auth
+    session too), a person signed in at col_auth gets in without any col_auth page."""
+    page.goto(stack.sample)
+    page.get_by_role("link", name="Sign in with col_auth").click()
+    expect(page).to_have_url(re.compile(r"/login"))  # login_required, asked again
+    login(page, stack.service, "member", PASSWORDS["member"])
+    page.get_by_role("button", name="Allow").click()
+    expect(page).to_have_url(stack.sample + "/")
+    expect(page.locator("#signin-name")).to_have_text("Morgan Member")
+    screenshot(page, "sample-app-signed-in")
+
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(stack.sample + "/")
+    expect(page.get_by_text("Signed out of this app and of col_auth.")).to_be_visible()
+    page.goto(stack.service + "/profile")
+    expect(page).to_have_url(re.compile(r"/login"))
+
+    login(page, stack.service, "member", PASSWORDS["member"])
+    pages_shown = []
+    page.on("response", lambda response: pages_shown.append(response.url)
+            if response.status == 200 and response.url.startswith(stack.service + "/")
+            and "text/html" in response.headers.get("content-type", "") else None)
+    page.goto(stack.sample)
+    page.get_by_role("link", name="Sign in with col_auth").click()
+    expect(page.locator("#signin-name")).to_have_text("Morgan Member")
+    assert pages_shown == [], f"col_auth showed a page: {pages_shown}"
