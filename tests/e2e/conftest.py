@@ -109,3 +109,20 @@ def backend(request) -> str:
     """Pages do not depend on the database: the browser tests run on SQLite only
     (the protocol suites cover PostgreSQL)."""
     return request.param
+
+
+@pytest.fixture
+def serve():
+    """``serve(wsgi_app)`` serves another app on another port of 127.0.0.1 (so another
+    origin than the service's) for the test; returns its server, with ``url``."""
+    from tests.relying_parties.support import WsgiServer
+
+    servers: list[WsgiServer] = []
+
+    def start(wsgi_app) -> WsgiServer:
+        servers.append(WsgiServer(wsgi_app))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.stop()
