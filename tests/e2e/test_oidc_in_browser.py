@@ -12,10 +12,8 @@ import requests
 from playwright.sync_api import expect
 from werkzeug.wrappers import Request, Response
 
-from col_auth.core import oauth_clients
-from col_auth.extensions import db
 from tests.e2e.conftest import login
-from tests.helpers import PASSWORD, query_of, seed
+from tests.helpers import PASSWORD, query_of
 from tests.oauth.support import authorize_url, seed_client
 
 SPA_PAGE = Path(__file__).with_name("spa.html")
@@ -101,17 +99,8 @@ def test_public_client_works_from_its_own_origin_and_not_from_another(page, app,
     spa = serve(_spa(settings))
     stranger = serve(_spa(settings))  # the same page, on an origin no client registered
     settings["redirectUri"] = f"{spa.url}/callback"
-    legacy = seed(app)
-    with app.app_context():
-        module = oauth_clients.create_module("SPA Module")
-        oauth_clients.ensure_external_app_enabled(module)
-        template = oauth_clients.create_template(module.external_app, "SPA", "openid api")
-        client, secret = oauth_clients.create_client(
-            template, name="Single-page app", redirect_uris=[settings["redirectUri"]],
-            public=True)
-        db.session.commit()
-        settings["clientId"] = client.client_id
-    assert secret is None
+    seeded = seed_client(app, public=True, redirect_uris=(settings["redirectUri"],))
+    settings["clientId"] = seeded.client_id
     console: list[str] = []
     page.on("console", lambda message: console.append(message.text))
 
@@ -123,7 +112,7 @@ def test_public_client_works_from_its_own_origin_and_not_from_another(page, app,
     expect(page.locator("#status")).to_have_text("signed in")
     signed_in = page.evaluate("window.spa")
     assert signed_in["tokens"]["scope"] == SCOPE
-    assert signed_in["userinfo"]["sub"] == legacy.member_id
+    assert signed_in["userinfo"]["sub"] == seeded.legacy.member_id
     assert signed_in["userinfo"]["email"] == "m@sample.example"
 
     userinfo = [f"{live.url}/api/o/oauth/v2/userinfo",
@@ -131,11 +120,11 @@ def test_public_client_works_from_its_own_origin_and_not_from_another(page, app,
     token = [f"{live.url}/api/o/oauth/v2/token", {
         "method": "POST",
         "headers": {"Content-Type": "application/x-www-form-urlencoded"},
-        "body": f"grant_type=authorization_code&code=spent&client_id={client.client_id}"
+        "body": f"grant_type=authorization_code&code=spent&client_id={seeded.client_id}"
                 f"&redirect_uri={settings['redirectUri']}&code_verifier={'v' * 43}"}]
     discovery = [f"{live.url}/.well-known/openid-configuration", {}]
     # From the app's own origin, the answers (errors included) can be read...
-    assert page.evaluate(PROBE, userinfo)["body"]["sub"] == legacy.member_id
+    assert page.evaluate(PROBE, userinfo)["body"]["sub"] == seeded.legacy.member_id
     assert page.evaluate(PROBE, token)["body"]["error"] == "invalid_grant"
 
     # ...from another origin, only the public documents: fetch() rejects the rest.

@@ -25,7 +25,9 @@ class OAuthSeed:
 
 def seed_client(app, *, scopes: str = "openid api", expires_days: int | None = None,
                 redirect_uris: tuple[str, ...] = (REDIRECT_URI,), legacy=None,
-                post_logout_redirect_uris: tuple[str, ...] = ()) -> OAuthSeed:
+                post_logout_redirect_uris: tuple[str, ...] = (), public: bool = False,
+                require_pkce: bool = False) -> OAuthSeed:
+    """A client of module "Sample Module"; a public one has ``client_secret`` ""."""
     legacy = legacy or seed(app)
     with app.app_context():
         module = oauth_clients.create_module("Sample Module", "Does sample things")
@@ -33,10 +35,10 @@ def seed_client(app, *, scopes: str = "openid api", expires_days: int | None = N
         template = oauth_clients.create_template(module.external_app, "Sample template", scopes)
         client, secret = oauth_clients.create_client(
             template, name="Sample client", redirect_uris=list(redirect_uris),
-            expires_days=expires_days,
+            expires_days=expires_days, public=public, require_pkce=require_pkce,
             post_logout_redirect_uris=list(post_logout_redirect_uris))
         db.session.commit()
-        return OAuthSeed(client.client_id, secret, redirect_uris[0], legacy)
+        return OAuthSeed(client.client_id, secret or "", redirect_uris[0], legacy)
 
 
 def pkce_pair() -> tuple[str, str]:

@@ -16,8 +16,8 @@ from col_auth.core.clock import now
 from col_auth.core.models import User
 from col_auth.core.oauth_tokens import create_code
 from col_auth.extensions import db
-from tests.helpers import Browser, query_of, seed
-from tests.oauth.support import OAuthSeed, authorize_url, get_code, pkce_pair
+from tests.helpers import Browser, query_of
+from tests.oauth.support import OAuthSeed, authorize_url, get_code, pkce_pair, seed_client
 from tests.oauth.test_token_errors import assert_error, basic_header, post
 
 SPA_REDIRECT_URI = "https://spa.example/callback"
@@ -25,17 +25,9 @@ SPA_REDIRECT_URI = "https://spa.example/callback"
 
 def seed_clients(app, *, public: bool = True, require_pkce: bool = False,
                  expires_days: int | None = None) -> OAuthSeed:
-    """A client of a fresh module: public (``client_secret`` empty) unless told."""
-    legacy = seed(app)
-    with app.app_context():
-        module = oauth_clients.create_module("SPA Module")
-        oauth_clients.ensure_external_app_enabled(module)
-        template = oauth_clients.create_template(module.external_app, "SPA", "openid api")
-        client, secret = oauth_clients.create_client(
-            template, name="Single-page app", redirect_uris=[SPA_REDIRECT_URI],
-            public=public, require_pkce=require_pkce, expires_days=expires_days)
-        db.session.commit()
-        return OAuthSeed(client.client_id, secret or "", SPA_REDIRECT_URI, legacy)
+    """A client of a browser app: public (``client_secret`` empty) unless told."""
+    return seed_client(app, public=public, require_pkce=require_pkce,
+                       expires_days=expires_days, redirect_uris=(SPA_REDIRECT_URI,))
 
 
 def code_with_pkce(live, seeded: OAuthSeed, username: str = "member") -> tuple[str, str]:
@@ -167,7 +159,7 @@ def test_unusable_or_unknown_public_client_is_refused(app, live):
     assert_error(post(live, "token", {k: v for k, v in request.items() if k != "client_id"}),
                  401, "invalid_client")
     with app.app_context():
-        module = oauth_clients.get_module_by_name("SPA Module")
+        module = oauth_clients.get_module_by_name("Sample Module")
         oauth_clients.set_module_enabled(module, False)
         db.session.commit()
     assert_error(post(live, "token", request), 401, "invalid_client")

@@ -14,9 +14,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from col_auth.core import oauth_clients
-from col_auth.extensions import db
-from tests.helpers import Browser, query_of, seed
+from tests.helpers import Browser, query_of
 from tests.oauth.support import OAuthSeed, consent, seed_client
 from tests.relying_parties.support import NodeRP, require_node
 
@@ -44,16 +42,7 @@ def node_rp():
 
 
 def _public_client(app) -> OAuthSeed:
-    legacy = seed(app)
-    with app.app_context():
-        module = oauth_clients.create_module("SPA Module")
-        oauth_clients.ensure_external_app_enabled(module)
-        template = oauth_clients.create_template(module.external_app, "SPA", "openid api")
-        client, secret = oauth_clients.create_client(
-            template, name="Single-page app", redirect_uris=[SPA_REDIRECT_URI], public=True)
-        db.session.commit()
-        assert secret is None
-        return OAuthSeed(client.client_id, "", SPA_REDIRECT_URI, legacy)
+    return seed_client(app, public=True, redirect_uris=(SPA_REDIRECT_URI,))
 
 
 def _sign_in_and_consent(rp: NodeRP, live, seeded: OAuthSeed) -> Browser:
