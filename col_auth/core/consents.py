@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from ..extensions import db
 from . import audit
@@ -83,24 +83,29 @@ class OAuthConnection:
 
 
 def connections_of(user: User) -> list[OAuthConnection]:
-    """Every client the user has a remembered consent or a live grant with, newest first."""
+    """Every client the user has a remembered consent or a live grant with, newest
+    first. Grants are summed up by the database (a user may have hundreds, one per
+    sign-in): one row per client and distinct scope."""
     by_client: dict[str, dict] = {}
     for consent in db.session.scalars(select(Consent).where(Consent.user_id == user.id)):
-        by_client[consent.client_pk] = {"client": consent.client, "scopes": consent.scope_set,
-                                         "created_at": consent.created_at, "last_used_at": None}
-    live = db.session.scalars(select(Grant).where(
-        Grant.user_id == user.id, Grant.kind == GRANT_OAUTH, Grant.revoked_at.is_(None)))
-    for grant in live:
-        entry = by_client.setdefault(grant.client_pk, {
-            "client": grant.client, "scopes": frozenset(), "created_at": grant.created_at,
-            "last_used_at": None})
-        entry["scopes"] = entry["scopes"] | frozenset((grant.scope or "").split())
-        entry["created_at"] = min(entry["created_at"], grant.created_at)
-        if grant.last_used_at and (entry["last_used_at"] is None
-                                   or grant.last_used_at > entry["last_used_at"]):
-            entry["last_used_at"] = grant.last_used_at
-    connections = [OAuthConnection(e["client"], scope_string(e["scopes"]), e["created_at"],
-                                   e["last_used_at"]) for e in by_client.values()]
+        by_client[consent.client_pk] = {"scopes": consent.scope_set,
+                                        "created_at": consent.created_at, "last_used_at": None}
+    live = db.session.execute(
+        select(Grant.client_pk, Grant.scope, func.min(Grant.created_at),
+               func.max(Grant.last_used_at))
+        .where(Grant.user_id == user.id, Grant.kind == GRANT_OAUTH, Grant.revoked_at.is_(None))
+        .group_by(Grant.client_pk, Grant.scope))
+    for client_pk, scope, created_at, last_used_at in live:
+        entry = by_client.setdefault(client_pk, {"scopes": frozenset(),
+                                                 "created_at": created_at, "last_used_at": None})
+        entry["scopes"] = entry["scopes"] | frozenset((scope or "").split())
+        entry["created_at"] = min(entry["created_at"], created_at)
+        if last_used_at and (entry["last_used_at"] is None or last_used_at > entry["last_used_at"]):
+            entry["last_used_at"] = last_used_at
+    clients = {c.id: c for c in db.session.scalars(
+        select(OAuthClient).where(OAuthClient.id.in_(list(by_client))))} if by_client else {}
+    connections = [OAuthConnection(clients[pk], scope_string(e["scopes"]), e["created_at"],
+                                   e["last_used_at"]) for pk, e in by_client.items()]
     return sorted(connections, key=lambda c: c.created_at, reverse=True)
 
 

@@ -63,16 +63,14 @@ class IssuedTokens:
     expires_in: int
     scope: str
     grant: Grant
+    issued: datetime  # when the pair was issued
     nonce: str | None = None
-    # When the pair was issued. None: with the grant, as the code exchange issues
-    # the first pair in the same step that creates the grant (same ``moment``).
-    issued: datetime | None = None
 
     @property
     def issued_at(self) -> int:
         """The token response's ``issued_at``: seconds since the epoch (the iPaaS
         seed reads it with ``expires_in`` to schedule the next refresh)."""
-        return to_epoch(self.issued or self.grant.created_at)
+        return to_epoch(self.issued)
 
 
 def _ttl(name: str) -> timedelta:
@@ -208,7 +206,7 @@ def redeem_code(client: OAuthClient, code: str, redirect_uri: str | None,
         # UPDATE above waited for it), so this is a second use.
         _code_replayed(row.id, client, ip)
     metrics.GRANTS.labels("oauth", GRANT_OAUTH).inc()
-    return IssuedTokens(access, refresh_token, expires_in, row.scope, grant, row.nonce)
+    return IssuedTokens(access, refresh_token, expires_in, row.scope, grant, moment, row.nonce)
 
 
 def _use_up(code_id: int, moment: datetime) -> None:
@@ -305,7 +303,7 @@ def refresh(client: OAuthClient, refresh_token: str, scope: str | None,
         _reused_refresh(grant.id, client, ip)
     if retried:
         metrics.REPLAYS.labels("refresh_grace_retry").inc()
-    return IssuedTokens(access, new_refresh, expires_in, access_scope, grant, issued=moment)
+    return IssuedTokens(access, new_refresh, expires_in, access_scope, grant, moment)
 
 
 def _lock_chain(grant_id: str) -> None:

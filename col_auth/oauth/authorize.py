@@ -59,6 +59,7 @@ from ..web.headers import no_store
 from ..web.refusals import record_refusal
 from . import bp, oidc
 from .forms import OAuthConsentForm
+from .parameters import MAX_ID_TOKEN_HINT_LENGTH, MAX_PARAM_LENGTH, collect, too_long
 
 # What the consent form carries back, so the POST is checked exactly like the GET.
 # ``prompt``, ``max_age`` and the hints were acted on before the page was shown.
@@ -69,13 +70,11 @@ CONSENT_PARAMS = ("client_id", "redirect_uri", "scope", "response_type", "respon
 # which this provider accepts without error and does not use.
 REQUEST_PARAMS = CONSENT_PARAMS + ("prompt", "max_age", "id_token_hint", "login_hint",
                                    "request", "request_uri", "registration")
-MAX_PARAM_LENGTH = 2000
 # A parameter stored with the code may be no longer than its column, which
-# PostgreSQL would refuse at "Allow" (a 500); the others only travel. An id_token
-# with every claim is ~1.5 KB; 8 KB leaves room for larger keys.
+# PostgreSQL would refuse at "Allow" (a 500); the others only travel.
 MAX_LENGTHS = {name: MAX_PARAM_LENGTH for name in REQUEST_PARAMS} | {
     "nonce": AuthorizationCode.nonce.type.length,
-    "id_token_hint": 8000,
+    "id_token_hint": MAX_ID_TOKEN_HINT_LENGTH,
 }
 PROMPTS = frozenset({"none", "login", "consent", "select_account"})
 RESPONSE_MODES = ("query", "form_post")
@@ -102,23 +101,14 @@ class AuthorizationRequest:
 
 
 def _collect(source) -> tuple[dict[str, str], set[str]]:
-    """Parameters and the names that were repeated."""
-    params: dict[str, str] = {}
-    repeated: set[str] = set()
-    for name, values in source.lists():
-        if name in REQUEST_PARAMS:
-            params[name] = values[0]
-            if len(values) > 1:
-                repeated.add(name)
-    return params, repeated
+    return collect(source, REQUEST_PARAMS)
 
 
 def check_lengths(params: dict[str, str]) -> None:
     """``InvalidRequest`` naming the first parameter longer than ``MAX_LENGTHS`` allows."""
-    for name, value in params.items():
-        if len(value) > MAX_LENGTHS[name]:
-            raise InvalidRequest(f"Parameter too long: {name} "
-                                 f"({MAX_LENGTHS[name]} characters at most).")
+    problem = too_long(params, MAX_LENGTHS)
+    if problem:
+        raise InvalidRequest(problem)
 
 
 def response_mode_of(params: dict[str, str]) -> str:

@@ -37,6 +37,7 @@ from ..web.refusals import record_refusal
 from ..web.sessions import sign_out
 from . import logout_bp as bp
 from . import oidc
+from .parameters import MAX_ID_TOKEN_HINT_LENGTH, MAX_PARAM_LENGTH, collect, too_long
 
 # §2's parameters. ``ui_locales`` and ``logout_hint`` are accepted and not used:
 # there is one language, and the signed-in user is the one to sign out.
@@ -44,9 +45,8 @@ PARAMS = ("id_token_hint", "client_id", "post_logout_redirect_uri", "state", "ui
           "logout_hint")
 # The ones the confirmation form carries back, to be checked again on its POST.
 CARRIED = ("id_token_hint", "client_id", "post_logout_redirect_uri", "state")
-MAX_PARAM_LENGTH = 2000
-# An id_token with every claim is ~1.5 KB; 8 KB leaves room for larger keys.
-MAX_LENGTHS = {name: MAX_PARAM_LENGTH for name in PARAMS} | {"id_token_hint": 8000}
+MAX_LENGTHS = {name: MAX_PARAM_LENGTH for name in PARAMS} | {
+    "id_token_hint": MAX_ID_TOKEN_HINT_LENGTH}
 
 
 @dataclass(frozen=True)
@@ -67,14 +67,7 @@ class LogoutRequest:
 
 def _collect(source) -> tuple[dict[str, str], set[str]]:
     """§2's parameters and the names that were repeated; others are ignored."""
-    params: dict[str, str] = {}
-    repeated: set[str] = set()
-    for name, values in source.lists():
-        if name in PARAMS:
-            params[name] = values[0]
-            if len(values) > 1:
-                repeated.add(name)
-    return params, repeated
+    return collect(source, PARAMS)
 
 
 class LogoutRefused(ValidationError):
@@ -124,10 +117,9 @@ def validate(params: dict[str, str], repeated: set[str]) -> LogoutRequest:
         raise LogoutRefused("invalid_request",
                             f"Repeated parameter(s): {', '.join(sorted(repeated))}.",
                             client_id)
-    for name, value in params.items():
-        if len(value) > MAX_LENGTHS[name]:
-            raise LogoutRefused("invalid_request", f"Parameter too long: {name} "
-                                f"({MAX_LENGTHS[name]} characters at most).", client_id)
+    problem = too_long(params, MAX_LENGTHS)
+    if problem:
+        raise LogoutRefused("invalid_request", problem, client_id)
 
     hint = None
     if params.get("id_token_hint"):
