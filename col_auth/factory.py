@@ -107,8 +107,9 @@ def _derive_settings(flask_app: Flask) -> None:
     options = dict(cfg.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
     if url.startswith("sqlite"):
         options.setdefault("connect_args", {"timeout": 30})
-    else:
-        options.setdefault("pool_pre_ping", True)
+    # No pool_pre_ping unless the operator sets it: a ping is a round trip on every
+    # checkout. A request whose first statement meets a dead connection is run again
+    # on a fresh one instead (database.retry_on_a_fresh_connection).
     cfg["SQLALCHEMY_ENGINE_OPTIONS"] = options
 
     cfg["SESSION_LIFETIME"] = int(cfg["SESSION_LIFETIME"])
