@@ -17,7 +17,8 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from flask import current_app, has_app_context
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, delete, select
+from sqlalchemy.orm import joinedload
 
 from ..extensions import db
 from . import audit
@@ -279,19 +280,84 @@ def clients_of(external_app: ExternalApp) -> list[OAuthClient]:
         .order_by(OAuthClient.created_at)))
 
 
-def find_client(client_id: str | None) -> OAuthClient | None:
+# The client with everything ``client_is_usable`` reads (its template, the
+# template's external app and that app's module), in one query rather than three
+# lazy loads after it (issue 11). Each of the three exists for every client
+# (non-null foreign keys), hence inner joins. The icons (up to ICON_MAX_BYTES each)
+# are read only by the pages that show them, when they do.
+_app_path = joinedload(OAuthClient.template, innerjoin=True).joinedload(
+    ClientTemplate.external_app, innerjoin=True)
+_CLIENT_QUERY = (
+    select(OAuthClient)
+    .options(_app_path.defer(ExternalApp.icon),
+             _app_path.joinedload(ExternalApp.module, innerjoin=True).defer(Module.icon))
+    .where(OAuthClient.client_id == bindparam("client_id"))
+)
+
+
+def _nameable(client_id: str | None) -> bool:
     # A value no row can hold (too long, NUL: PostgreSQL refuses to even compare
     # it) names no client: no query is made.
-    if not client_id or len(client_id) > 64 or not is_storable(client_id):
+    return bool(client_id) and len(client_id) <= 64 and is_storable(client_id)
+
+
+def find_client(client_id: str | None) -> OAuthClient | None:
+    """The client with this ``client_id``, its template, external app and module
+    loaded with it (one query), else None."""
+    if not _nameable(client_id):
         return None
-    return db.session.scalar(select(OAuthClient).where(OAuthClient.client_id == client_id))
+    return db.session.scalar(_CLIENT_QUERY, {"client_id": client_id})
 
 
-def client_is_usable(client: OAuthClient, moment: datetime | None = None) -> bool:
-    """Not expired, and its external app and module are enabled."""
+# Whether a client's external app and module are enabled, in SQL: what
+# ``ExternalApp.usable`` says in Python.
+APP_USABLE = and_(ExternalApp.enabled, Module.enabled).label("app_usable")
+
+
+def join_app_usable(query: Select, client_pk: ColumnElement) -> Select:
+    """``query`` with the column ``APP_USABLE`` of the client ``client_pk`` names,
+    joined through its template and external app to its module (each exists)."""
+    return (query.add_columns(APP_USABLE)
+            .join(OAuthClient, OAuthClient.id == client_pk)
+            .join(ClientTemplate, ClientTemplate.id == OAuthClient.template_id)
+            .join(ExternalApp, ExternalApp.id == ClientTemplate.external_app_id)
+            .join(Module, Module.id == ExternalApp.module_id))
+
+
+# Client authentication's query: the client alone as an object, and its app's
+# usability as a column, which is cheaper to load than ``find_client``'s four
+# objects (the token endpoint authenticates a client on every request, issue 11).
+_AUTHENTICATION_QUERY = (
+    select(OAuthClient).join(ClientTemplate, ClientTemplate.id == OAuthClient.template_id)
+    .join(ExternalApp, ExternalApp.id == ClientTemplate.external_app_id)
+    .join(Module, Module.id == ExternalApp.module_id)
+    .add_columns(APP_USABLE)
+    .where(OAuthClient.client_id == bindparam("client_id"))
+)
+
+
+def find_client_to_authenticate(client_id: str | None) -> tuple[OAuthClient | None, bool]:
+    """The client with this ``client_id`` (else None) and whether it is usable now
+    (``client_is_usable``), from one query. Its template, external app and module
+    are not loaded: the usability comes from the query, current as of it."""
+    if not _nameable(client_id):
+        return None, False
+    row = db.session.execute(_AUTHENTICATION_QUERY, {"client_id": client_id}).first()
+    if row is None:
+        return None, False
+    return row.OAuthClient, client_is_usable(row.OAuthClient, app_usable=row.app_usable)
+
+
+def client_is_usable(client: OAuthClient, moment: datetime | None = None, *,
+                     app_usable: bool | None = None) -> bool:
+    """Not expired, and its external app and module are enabled: ``app_usable`` if a
+    query read it with the client (``APP_USABLE``), else through the client's
+    template (no query when ``client`` came from ``find_client``)."""
     moment = moment or now()
     if client.expires_at is not None and client.expires_at <= moment:
         return False
+    if app_usable is not None:
+        return bool(app_usable)
     return client.template.external_app.usable
 
 
@@ -339,16 +405,21 @@ def _origins(uris: list[str]) -> set[str]:
     return {origin for origin in origins if origin}
 
 
-def authenticate_client(client_id: str | None, secret: str | None) -> OAuthClient | None:
-    """The usable client with this id and secret, else None (constant-time compare)."""
-    client = find_client(client_id)
+def secret_matches(client: OAuthClient | None, secret: str | None) -> bool:
+    """Whether ``secret`` is the client's (constant-time compare of the keyed hashes).
+    No client, no secret, or a public client (which has none to match) spends the
+    same time and answers False."""
     if client is None or not secret or client.secret_hash is None:
-        # Spend the same time as a real check. A public client has no secret to match.
         hmac.compare_digest(hash_client_secret(secret or ""), "0" * 64)
-        return None
-    if not hmac.compare_digest(hash_client_secret(secret), client.secret_hash):
-        return None
-    return client if client_is_usable(client) else None
+        return False
+    return hmac.compare_digest(hash_client_secret(secret), client.secret_hash)
+
+
+def authenticate_client(client_id: str | None, secret: str | None) -> OAuthClient | None:
+    """The usable client with this id and secret, else None: one query, then the
+    constant-time compare."""
+    client, usable = find_client_to_authenticate(client_id)
+    return client if secret_matches(client, secret) and usable else None
 
 
 def delete_client(client: OAuthClient, by: User | None = None) -> None:

@@ -5,11 +5,12 @@ in JSON by the blueprint's handler (RFC 6749 §5.2, RFC 6750 §3.1)."""
 from __future__ import annotations
 
 from flask import g, jsonify
+from sqlalchemy.orm import joinedload
 
 from ..core.errors import InvalidRequest
 from ..core.grant_types import AUTHORIZATION_CODE, check_grant_type
-from ..core.models import OAuthClient, User
-from ..core.oauth_tokens import redeem_code, refresh
+from ..core.models import Grant, OAuthClient, User
+from ..core.oauth_tokens import IssuedTokens, redeem_code, refresh
 from ..core.purge import maybe_purge
 from ..core.rfc7009 import revoke_token
 from ..core.rfc7662 import introspect
@@ -52,10 +53,19 @@ def token():
         "scope": issued.scope,
     }
     if "openid" in issued.scope.split():
-        body["id_token"] = oidc.id_token(issued.grant, client, issued.grant.user, issued.nonce,
-                                         issued.scope.split())
+        body["id_token"] = _id_token(issued, client)
     maybe_purge()
     return no_store(jsonify(body))
+
+
+def _id_token(issued: IssuedTokens, client: OAuthClient) -> str:
+    """The id_token of a token response (OIDC Core §3.1.3.3, §12.2). Only a request
+    with ``openid`` reads the user, whose claims it carries."""
+    user = db.session.get(User, issued.user_id, options=[joinedload(User.site)])
+    # What ``id_token`` reads of the grant, without loading its row: when the user
+    # authenticated. Never added to the session.
+    grant = Grant(id=issued.grant_id, user_id=issued.user_id, auth_time=issued.auth_time)
+    return oidc.id_token(grant, client, user, issued.nonce, issued.scope.split())
 
 
 def _client_and_token(*, allow_public: bool) -> tuple[OAuthClient, str]:

@@ -8,7 +8,7 @@ from flask import request
 
 from ..core.errors import InvalidClient, InvalidRequest
 from ..core.models import OAuthClient
-from ..core.oauth_clients import authenticate_client, client_is_usable, find_client
+from ..core.oauth_clients import find_client_to_authenticate, secret_matches
 from ..http_auth import client_basic_credentials
 
 
@@ -47,12 +47,13 @@ def authenticate(params: dict[str, str], *, allow_public: bool = True) -> OAuthC
         if "client_secret" not in params:
             return _public_client(client_id, allow_public)
         secret = params["client_secret"]
+    # One query whatever the outcome: the client, and whether it is usable.
+    client, usable = find_client_to_authenticate(client_id)
     if not client_id or not secret:
-        _refuse_public_with_secret(client_id)
+        _refuse_public_with_secret(client)
         raise InvalidClient("Client authentication is required.")
-    client = authenticate_client(client_id, secret)
-    if client is None:
-        _refuse_public_with_secret(client_id)
+    if not secret_matches(client, secret) or not usable:
+        _refuse_public_with_secret(client)
         raise InvalidClient("Unknown client, wrong secret, or the client is expired or disabled.")
     return client
 
@@ -63,7 +64,7 @@ def _public_client(client_id: str | None, allow_public: bool) -> OAuthClient:
     client_id is no secret (RFC 6749 §2.2)."""
     if not client_id:
         raise InvalidClient("Client authentication is required.")
-    client = find_client(client_id)
+    client, usable = find_client_to_authenticate(client_id)
     if client is None:
         raise InvalidClient("Unknown client.")
     if not client.public:
@@ -71,14 +72,13 @@ def _public_client(client_id: str | None, allow_public: bool) -> OAuthClient:
     if not allow_public:
         raise InvalidClient("A public client cannot authenticate, and this endpoint is "
                             "for clients that can (protected resources).")
-    if not client_is_usable(client):
+    if not usable:
         raise InvalidClient("Unknown client, or the client is expired or disabled.")
     return client
 
 
-def _refuse_public_with_secret(client_id: str | None) -> None:
+def _refuse_public_with_secret(client: OAuthClient | None) -> None:
     """Say why a public client's request with a secret fails: it has none to send."""
-    client = find_client(client_id)
     if client is not None and client.public:
         raise InvalidClient("A public client has no secret: send its client_id alone, "
                             "with no client_secret and no Basic header.")
