@@ -46,6 +46,11 @@ DEFAULTS: dict[str, Any] = {
     # ``last_used`` is written at most once per this many seconds per token, so
     # that validating a token does not turn every API request into a write.
     "LAST_USED_RESOLUTION": 60,
+    # Each worker caches the token validations it made (README, "Speed"): an entry
+    # is trusted while no revocation happened since, at most this many seconds
+    # (0: no cache), and a worker holds at most TOKEN_CACHE_SIZE of them.
+    "TOKEN_CACHE_SECONDS": 60,
+    "TOKEN_CACHE_SIZE": 10000,
     # Fernet keys for secrets at rest, newest first, comma separated; empty means
     # one generated into instance/encryption.key.
     "ENCRYPTION_KEYS": "",

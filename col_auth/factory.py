@@ -26,6 +26,7 @@ from .config import (
     load_or_create_secret,
 )
 from .core.crypto import SecretBox, generate_fernet_key
+from .core import token_cache
 from .extensions import csrf, db, limiter, login_manager, migrate
 from .legacy import bp as legacy_bp
 from .oauth import BLUEPRINTS as OAUTH_BLUEPRINTS
@@ -77,6 +78,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     ops.init_app(flask_app)
     register_commands(flask_app)
     return flask_app
+    token_cache.init_app(flask_app)
 
 
 def _derive_settings(flask_app: Flask) -> None:
@@ -136,3 +138,5 @@ def _derive_settings(flask_app: Flask) -> None:
     hops = int(cfg.get("PROXY_FIX_HOPS", 0) or 0)
     if hops:
         flask_app.wsgi_app = ProxyFix(flask_app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+    for name in ("TOKEN_CACHE_SECONDS", "TOKEN_CACHE_SIZE"):
+        cfg[name] = int(cfg[name])

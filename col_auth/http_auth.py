@@ -180,6 +180,11 @@ def challenges(error: CoreError) -> list[str]:
     return []
 
 
+def _read_only() -> None:
+    """Before a validation reads the database (not when the worker's cache answers)."""
+    read_without_transaction(request.method)
+
+
 def authenticate(authorization: Authorization | None,
                  schemes: tuple[str, ...] = (BASIC, BEARER), scope: str | None = None
                  ) -> Principal:
@@ -193,8 +198,7 @@ def authenticate(authorization: Authorization | None,
         credentials = _username_and_token(authorization.credentials)
         if credentials is None:
             raise InvalidToken("The Basic credentials are malformed.", schemes)
-        read_without_transaction(request.method)
-        principal = validate_legacy_token(*credentials)
+        principal = validate_legacy_token(*credentials, before_query=_read_only)
         if principal is None:
             raise InvalidToken("The token is unknown, revoked, or not valid for this username.",
                                schemes)
@@ -203,8 +207,7 @@ def authenticate(authorization: Authorization | None,
         token = bearer_token(authorization)
         principal = None
         if token:
-            read_without_transaction(request.method)
-            principal = validate_access_token(token)
+            principal = validate_access_token(token, before_query=_read_only)
         if principal is None:
             raise InvalidToken("The access token is malformed, unknown, expired or revoked.",
                                schemes)
@@ -265,12 +268,12 @@ def require_token(scope: str | None = None, schemes: tuple[str, ...] = (BASIC, B
                         authorization, label = found, "bearer"
                 g.principal = authenticate(authorization, schemes, scope)
             except TokenError as exc:
-                metrics.TOKEN_VALIDATIONS.labels(label, exc.code).inc()
+                metrics.labelled(metrics.TOKEN_VALIDATIONS, label, exc.code).inc()
                 raise
             finally:
-                metrics.TOKEN_VALIDATION_SECONDS.labels(label).observe(
+                metrics.labelled(metrics.TOKEN_VALIDATION_SECONDS, label).observe(
                     time.perf_counter() - started)
-            metrics.TOKEN_VALIDATIONS.labels(label, "ok").inc()
+            metrics.labelled(metrics.TOKEN_VALIDATIONS, label, "ok").inc()
             return view(*args, **kwargs)
 
         return wrapper

@@ -6,7 +6,10 @@ workers' counts are added up; alone, the process's own registry is used.
 
 from __future__ import annotations
 
+import functools
+
 from prometheus_client import Counter, Histogram
+from prometheus_client.metrics import MetricWrapperBase
 
 HTTP_REQUESTS = Counter(
     "col_auth_http_requests_total", "HTTP requests by endpoint and status",
@@ -30,3 +33,12 @@ TOKEN_VALIDATION_SECONDS = Histogram(
 REPLAYS = Counter("col_auth_replays_detected_total",
                   "Replays detected: a code used twice, a rotated refresh token reused "
                   "after or within the grace", ["kind"])
+
+
+@functools.lru_cache(maxsize=4096)
+def labelled(metric: MetricWrapperBase, *values: str) -> MetricWrapperBase:
+    """``metric.labels(*values)``, made once per label set: ``labels`` takes a lock and
+    checks its arguments on every call, and the request path calls it several times
+    per request. Every label set is one of few (issue 9), so the cache stays small.
+    """
+    return metric.labels(*values)

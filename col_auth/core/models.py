@@ -11,6 +11,7 @@ from datetime import datetime
 
 from flask_login import UserMixin
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     DateTime,
     ForeignKey,
@@ -376,3 +377,14 @@ class AuthorizationCode(db.Model):
     used_at: Mapped[datetime | None] = mapped_column(DateTime)
     # The grant the first redemption created: revoked if the code is replayed.
     grant_id: Mapped[str | None] = mapped_column(ForeignKey("grants.id", ondelete="SET NULL"))
+
+
+class RevocationGeneration(db.Model):
+    """One row whose ``value`` changes (to a fresh random number) in every transaction
+    that may invalidate a cached token validation (``core.revocations``): what the
+    workers of a single-host SQLite deployment compare their caches against."""
+
+    __tablename__ = "revocation_generation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    value: Mapped[int] = mapped_column(BigInteger)

@@ -81,8 +81,9 @@ _tokens = Token.__table__
 _grants = Grant.__table__
 
 
-def touch(token_id: int, grant_id: str, last_used_at: datetime | None) -> None:
-    """Record use, at most once per ``LAST_USED_RESOLUTION`` seconds per token.
+def touch(token_id: int, grant_id: str, last_used_at: datetime | None) -> datetime | None:
+    """Record use, at most once per ``LAST_USED_RESOLUTION`` seconds per token; returns
+    ``last_used_at`` as it now stands (to within the resolution).
 
     Writing on every request would serialise concurrent requests on one row, so
     the write happens only when ``last_used_at`` (as the validation query read it)
@@ -94,7 +95,7 @@ def touch(token_id: int, grant_id: str, last_used_at: datetime | None) -> None:
     moment = now()
     resolution = timedelta(seconds=current_app.config["LAST_USED_RESOLUTION"])
     if last_used_at is not None and moment - last_used_at < resolution:
-        return
+        return last_used_at
     stale = or_(_tokens.c.last_used_at.is_(None), _tokens.c.last_used_at <= moment - resolution)
     with own_transaction():
         won = db.session.execute(
@@ -103,3 +104,5 @@ def touch(token_id: int, grant_id: str, last_used_at: datetime | None) -> None:
         if won:
             db.session.execute(
                 update(_grants).where(_grants.c.id == grant_id).values(last_used_at=moment))
+    # Whether this request wrote it or another did within the resolution.
+    return moment

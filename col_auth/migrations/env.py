@@ -92,6 +92,9 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
+        # Schema changes are no revocations (col_auth.core.revocations), and the
+        # table of the revocation generation may not exist yet.
+        connection.execution_options(col_auth_migrating=True)
         sqlite = connection.dialect.name == "sqlite"
         if sqlite:
             # SQLite's batch mode rebuilds a table by copying it and dropping the

@@ -1,5 +1,7 @@
-"""The hot path of /api/v1: one query per validated request, ``last_used`` written at
-most once per ``LAST_USED_RESOLUTION`` and only by one of concurrent requests."""
+"""The hot path of /api/v1: one query per request that reads the database (a token
+not in the worker's cache: ``tests/core/test_token_cache.py``), ``last_used``
+written at most once per ``LAST_USED_RESOLUTION`` and only by one of concurrent
+requests."""
 
 from __future__ import annotations
 
@@ -68,6 +70,7 @@ def _last_used(app, grant_id: str):
 @pytest.mark.parametrize("credentials", ["user_token", "site_token", "bearer"])
 def test_me_sends_one_query_per_validated_request(app, credentials):
     s = seed(app)
+    app.config["TOKEN_CACHE_SECONDS"] = 0  # the database's path, not the cache's
     if credentials == "bearer":
         headers = {"Authorization": f"Bearer {_access_token(app, s.member_id)}"}
     elif credentials == "site_token":
