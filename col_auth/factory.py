@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -25,15 +26,38 @@ from .config import (
     list_setting,
     load_or_create_secret,
 )
-from .core.crypto import SecretBox, generate_fernet_key
 from .core import token_cache
-from .extensions import csrf, db, limiter, login_manager, migrate
+from .core.crypto import SecretBox, generate_fernet_key
+from .extensions import db, limiter, login_manager, migrate
 from .legacy import bp as legacy_bp
 from .oauth import BLUEPRINTS as OAUTH_BLUEPRINTS
-from .web import body_size, boundary, cors, hosts, once
+from .web import body_size, boundary, cors, forms, hosts, once
 from .web.json import JSONProvider
+from .web.sessions import CookieSessionInterface
 
 MIGRATIONS_DIR = str(Path(__file__).parent / "migrations")
+
+
+class App(Flask):
+    """Flask, with ``ensure_sync`` answered once per function.
+
+    Flask asks it of every hook and view on every request (whether the function is a
+    coroutine, through ``inspect``); a function's answer never changes, and with a
+    dozen hooks the asking cost more than some of the hooks (issue 11).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sync: dict[Callable[..., Any], Callable[..., Any]] = {}
+
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        try:
+            return self._sync[func]
+        except KeyError:
+            wrapped = self._sync[func] = super().ensure_sync(func)
+            return wrapped
+        except TypeError:  # an unhashable callable: asked each time, as Flask does
+            return super().ensure_sync(func)
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -42,7 +66,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     instance_path = config.pop("INSTANCE_PATH", None) or os.environ.get(
         f"{ENV_PREFIX}_INSTANCE_PATH"
     )
-    flask_app = Flask("col_auth", instance_path=instance_path, instance_relative_config=True)
+    flask_app = App("col_auth", instance_path=instance_path, instance_relative_config=True)
     flask_app.json = JSONProvider(flask_app)  # deep nesting is a 400, not a RecursionError
     flask_app.config.from_mapping(DEFAULTS)
     flask_app.config.from_prefixed_env(ENV_PREFIX)
@@ -54,8 +78,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     db.init_app(flask_app)
     database.init_app(flask_app)
+    token_cache.init_app(flask_app)
     migrate.init_app(flask_app, db, directory=MIGRATIONS_DIR)
-    csrf.init_app(flask_app)
+    forms.init_app(flask_app)  # Flask-WTF's CSRF protection
+    flask_app.session_interface = CookieSessionInterface()
     # First of all hooks: another Host is answered by nothing (not even a redirect).
     flask_app.before_request(hosts.refuse_untrusted_host)
     # Before the limiter's own hook: its key functions read the form.
@@ -78,7 +104,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     ops.init_app(flask_app)
     register_commands(flask_app)
     return flask_app
-    token_cache.init_app(flask_app)
 
 
 def _derive_settings(flask_app: Flask) -> None:
@@ -115,6 +140,8 @@ def _derive_settings(flask_app: Flask) -> None:
     cfg["SQLALCHEMY_ENGINE_OPTIONS"] = options
 
     cfg["SESSION_LIFETIME"] = int(cfg["SESSION_LIFETIME"])
+    for name in ("TOKEN_CACHE_SECONDS", "TOKEN_CACHE_SIZE"):
+        cfg[name] = int(cfg[name])
     # Read once here, so that a value that is neither yes nor no stops the start.
     for flag in ("ALLOW_HTTP_REDIRECT_URIS", "REFRESH_SLIDING"):
         cfg[flag] = flag_setting(cfg[flag])
@@ -138,5 +165,3 @@ def _derive_settings(flask_app: Flask) -> None:
     hops = int(cfg.get("PROXY_FIX_HOPS", 0) or 0)
     if hops:
         flask_app.wsgi_app = ProxyFix(flask_app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
-    for name in ("TOKEN_CACHE_SECONDS", "TOKEN_CACHE_SIZE"):
-        cfg[name] = int(cfg[name])

@@ -81,7 +81,7 @@ def _count_request(response: Response) -> Response:
     # request.endpoint is a rule's name (a fixed set) or None when no rule matched.
     endpoint = request.endpoint or "unmatched"
     method = request.method if request.method in _METHODS else "other"
-    metrics.HTTP_REQUESTS.labels(endpoint, method, str(response.status_code)).inc()
+    metrics.labelled(metrics.HTTP_REQUESTS, endpoint, method, str(response.status_code)).inc()
     return response
 
 

@@ -13,7 +13,10 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 
 def refuse_oversize_form() -> None:
+    length = request.content_length
+    if not length:  # no body (every GET): nothing to parse the type of
+        return
     limit = current_app.config.get("MAX_FORM_MEMORY_SIZE")
-    if (limit is not None and request.mimetype == "application/x-www-form-urlencoded"
-            and (request.content_length or 0) > limit):
+    if (limit is not None and length > limit
+            and request.mimetype == "application/x-www-form-urlencoded"):
         raise RequestEntityTooLarge(f"A form may carry at most {limit} bytes.")

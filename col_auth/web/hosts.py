@@ -50,7 +50,12 @@ def trusted_hosts(issuer: str, extra: tuple[str, ...]) -> tuple[frozenset[str], 
 
 def is_trusted(host: str) -> bool:
     config = current_app.config
-    names, suffixes = trusted_hosts(config["ISSUER"], config["TRUSTED_HOST_NAMES"])
+    return _trusted(config["ISSUER"], config["TRUSTED_HOST_NAMES"], host)
+
+
+@functools.lru_cache(maxsize=256)
+def _trusted(issuer: str, extra: tuple[str, ...], host: str) -> bool:
+    names, suffixes = trusted_hosts(issuer, extra)
     hostname = hostname_of(host)
     return hostname is not None and (hostname in names or hostname.endswith(suffixes))
 
