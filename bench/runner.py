@@ -1,9 +1,14 @@
 """``python -m bench``: every benchmark, on SQLite and on PostgreSQL, in one run.
 
 For each database: a fresh database; B4 (validation p50 with few, then many live
-tokens, in-process); then the service and the bare Flask app under gunicorn with
-the same settings and worker count, loaded from another process (B1, B2, B3).
-Ratios are taken between figures of the same run.
+tokens, in-process); then three apps under gunicorn with the same settings and
+worker count, loaded from another process: the service, the bare Flask route
+and the Authlib reference (``bench.authlib_reference``, on the same database).
+The read benchmarks (B0-B2) and the token endpoint's (B3) run in interleaved
+rounds: each round measures every app once, in turn, the order reversed every
+other round, so a change in the machine's load weighs on all of them alike.
+Each req/s figure is the mean of its rounds. Ratios are taken between figures of
+the same run.
 """
 
 from __future__ import annotations
@@ -13,23 +18,38 @@ import base64
 import os
 import random
 import shutil
+import statistics
 import sys
 import tempfile
 import time
 import traceback
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 
-import sqlalchemy as sa
+from . import authlib_seed, load, machine, seed, validation
+from .authlib_reference import TOKEN_PATH as AUTHLIB_TOKEN_PATH
+from .authlib_reference import create_app as authlib_app
+from .authlib_reference import db as authlib_db
+from .environment import (
+    DEFAULT_REDIS_URL,
+    Database,
+    default_postgres_url,
+    flush_redis,
+    fresh_dir,
+    redis_for,
+    service_app,
+    service_env,
+)
+from .servers import Gunicorn, stop_all
 
-from . import load, machine, seed, validation
-from .servers import Gunicorn
-
-DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 SMOKE_ENV = "COL_AUTH_BENCH_SMOKE"
-TARGETS = {"B1": (">=", 0.8), "B2": (">=", 0.8), "B4": ("<=", 1.2)}
+TARGETS = {"B0": (">=", 0.95), "B1": (">=", 0.8), "B2": (">=", 0.8), "B3": (">=", 2.0),
+           "B4": ("<=", 1.2)}
 # B4 alternates between its two databases this many times.
-ROUNDS = 4
+B4_ROUNDS = 4
+ME = "/api/v1/me"
+TOKEN = "/api/o/oauth/v2/token"
 
 
 @dataclass(frozen=True)
@@ -37,19 +57,28 @@ class Sizes:
     """How long and how big each part runs."""
 
     name: str
-    read_seconds: float  # each B1/B2 run (and each bare run)
-    warm_seconds: float
-    codes: int  # B3 code exchanges timed
-    refresh_seconds: float  # B3 refresh chains, timed
+    rounds: int  # interleaved rounds of B0-B3
+    read_seconds: float  # each read run of a round (B0-B2, bare, Authlib)
+    warm_seconds: float  # each app's read warm-up (0: none)
+    codes: int  # B3 code exchanges timed, per app, over all rounds
+    refresh_seconds: float  # B3 refresh chains, per app and round
     few_tokens: int  # B4
     many_tokens: int
     calls: int  # B4 validations per function and size
 
 
-FULL = Sizes("full", read_seconds=10, warm_seconds=3, codes=3000, refresh_seconds=10,
+FULL = Sizes("full", rounds=3, read_seconds=6, warm_seconds=2, codes=3000, refresh_seconds=4,
              few_tokens=10**3, many_tokens=10**6, calls=2000)
-SMOKE = Sizes("smoke", read_seconds=1, warm_seconds=1, codes=40, refresh_seconds=1,
+SMOKE = Sizes("smoke", rounds=2, read_seconds=1, warm_seconds=0, codes=40, refresh_seconds=0.5,
               few_tokens=10**3, many_tokens=10**4, calls=200)
+
+# The read runs of a round, in order: (key, what).
+READS = (("bare", "bare Flask route"), ("healthz", "/healthz"), ("basic", "B1 Basic"),
+         ("bearer", "B2 Bearer"), ("authlib_me", "Authlib /api/v1/me"))
+SHORT = {"bare": "bare", "healthz": "/healthz", "basic": "Basic", "bearer": "Bearer",
+         "authlib_me": "Authlib me", "exchange": "exchanges",
+         "authlib_exchange": "Authlib exchanges", "refresh": "refreshes",
+         "authlib_refresh": "Authlib refreshes"}
 
 
 def log(message: str) -> None:
@@ -66,51 +95,17 @@ class Figures:
     """What was measured on one database."""
 
     database: str
-    rates: dict[str, float] = field(default_factory=dict)  # req/s
+    redis: str = ""
+    runs: dict[str, list[float]] = field(default_factory=dict)  # req/s of each round
     p50: dict[str, float] = field(default_factory=dict)  # µs
     error: str = ""
 
+    def add(self, key: str, rate: float) -> None:
+        self.runs.setdefault(key, []).append(rate)
 
-# --- databases ---------------------------------------------------------------------
-
-
-class Database:
-    """A database of the bench's own, made fresh and dropped afterwards."""
-
-    def __init__(self, kind: str, workdir: Path, admin_url: str, suffix: str = "") -> None:
-        self.kind = kind
-        self.admin_url = admin_url
-        if kind == "sqlite":
-            self.url = f"sqlite:///{workdir / 'bench.sqlite'}"
-        else:
-            self.name = f"col_auth_bench_{os.getpid()}{suffix}"
-            self.url = sa.make_url(admin_url).set(database=self.name).render_as_string(
-                hide_password=False)
-
-    def _admin(self, statement: str) -> None:
-        engine = sa.create_engine(self.admin_url, isolation_level="AUTOCOMMIT")
-        try:
-            with engine.connect() as conn:
-                conn.execute(sa.text(statement))
-        finally:
-            engine.dispose()
-
-    def create(self) -> None:
-        if self.kind == "postgresql":
-            self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
-            self._admin(f'CREATE DATABASE "{self.name}"')
-
-    def drop(self) -> None:
-        if self.kind == "postgresql":
-            self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
-
-    def server_version(self) -> str:
-        engine = sa.create_engine(self.admin_url)
-        try:
-            with engine.connect() as conn:
-                return str(conn.execute(sa.text("SHOW server_version")).scalar()).split()[0]
-        finally:
-            engine.dispose()
+    def rate(self, key: str) -> float:
+        """The mean of the rounds' req/s."""
+        return statistics.fmean(self.runs[key])
 
 
 # --- one database ------------------------------------------------------------------
@@ -127,25 +122,8 @@ def _check(result: load.LoadResult, what: str) -> load.LoadResult:
     return result
 
 
-def _app(database: Database, instance: Path):
-    from col_auth import create_app
-    from col_auth.database import upgrade_database
-
-    app = create_app({
-        "INSTANCE_PATH": str(instance),
-        "DATABASE_URL": database.url,
-        "RATELIMIT_ENABLED": False,
-        # Seeding only: nobody signs in as the bench user.
-        "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
-        # B4 times the read path; validating a seeded token must not write.
-        "LAST_USED_RESOLUTION": 86400,
-    })
-    upgrade_database(app)
-    return app
-
-
 def _b4(kind: str, sizes: Sizes, workdir: Path, admin_url: str, app, fixture,
-        figures: Figures, rng: random.Random) -> None:
+        figures: Figures, rng: random.Random, redis_url: str) -> None:
     """Validation p50 with many live tokens (in ``app``'s database) and with few (in a
     database of their own), measured in alternating rounds."""
     from col_auth.extensions import db
@@ -159,13 +137,13 @@ def _b4(kind: str, sizes: Sizes, workdir: Path, admin_url: str, app, fixture,
     few_db = Database(kind, workdir / "few", admin_url, suffix="_few")
     few_db.create()
     try:
-        few_app = _app(few_db, workdir / "few" / "instance")
+        few_app = service_app(few_db, workdir / "few" / "instance", redis_url, token_cache=False)
         with few_app.app_context():
             few = seed.bulk_tokens(seed.base(), sizes.few_tokens, keep=sizes.calls)
-        log(f"{kind}: B4: timing validations, {ROUNDS} rounds on each database")
+        log(f"{kind}: B4: timing validations, {B4_ROUNDS} rounds on each database")
         few_times, many_times = validation.Timings(), validation.Timings()
-        per_round = sizes.calls // ROUNDS
-        for round_ in range(ROUNDS):
+        per_round = sizes.calls // B4_ROUNDS
+        for round_ in range(B4_ROUNDS):
             warm_up = validation.WARM_UP if round_ == 0 else 0
             validation.measure(few_app, few, per_round, rng, few_times, warm_up)
             validation.measure(app, many, per_round, rng, many_times, warm_up)
@@ -177,108 +155,190 @@ def _b4(kind: str, sizes: Sizes, workdir: Path, admin_url: str, app, fixture,
         few_db.drop()
 
 
-def bench_database(kind: str, sizes: Sizes, workers: int, workdir: Path, admin_url: str
-                   ) -> Figures:
+@dataclass
+class _Side:
+    """One app's token endpoint in B3: where, with which forms, which chains per round."""
+
+    url: str
+    code_form: dict[str, str]
+    refresh_form: dict[str, str]
+    chains: list[list[str]]  # per round: one refresh token per connection
+
+
+def _split(items: list, parts: int) -> list[list]:
+    return [items[i::parts] for i in range(parts)]
+
+
+@dataclass
+class _Timed:
+    """The load runs of B0-B3 on one database, their figures going into ``figures``."""
+
+    sizes: Sizes
+    connections: int
+    figures: Figures
+    reads: dict[str, tuple[str, dict[str, str]]]  # key: (url, headers)
+    sides: dict[str, _Side]  # "service", "authlib"
+
+    def read(self, key: str, seconds: float, what: str) -> float:
+        url, headers = self.reads[key]
+        return _check(load.run_get(url, headers, seconds, self.connections), what).rate
+
+    def exchange(self, side: str, codes: list[str], what: str) -> float:
+        at = self.sides[side]
+        result = _check(load.run_job({"mode": "code", "url": at.url, "form": at.code_form,
+                                      "items": codes, "seconds": 600,
+                                      "concurrency": self.connections}), what)
+        if result.ok != len(codes):
+            raise load.LoadError(f"{what}: {result.ok} of {len(codes)} codes exchanged")
+        return result.rate
+
+    def refresh(self, side: str, round_: int, what: str) -> float:
+        at = self.sides[side]
+        return _check(load.run_job({"mode": "refresh", "url": at.url, "form": at.refresh_form,
+                                    "chains": at.chains[round_],
+                                    "seconds": self.sizes.refresh_seconds,
+                                    "concurrency": self.connections}), what).rate
+
+    def warm_up(self, codes: dict[str, list[str]]) -> None:
+        if self.sizes.warm_seconds:
+            for key, what in READS:
+                self.read(key, self.sizes.warm_seconds, f"{what} warm-up")
+        for side, items in codes.items():
+            self.exchange(side, items, f"{side} code warm-up")
+
+    def read_rounds(self) -> None:
+        for round_ in range(self.sizes.rounds):
+            for key, what in _in_turn(READS, round_):
+                self.figures.add(key, self.read(key, self.sizes.read_seconds, what))
+
+    def b3_rounds(self, codes: dict[str, list[list[str]]]) -> None:
+        """Per round: the service's and the reference's code exchanges, then their
+        refreshes, each pair in turn."""
+        for round_ in range(self.sizes.rounds):
+            for side, key in _in_turn((("service", "exchange"), ("authlib", "authlib_exchange")),
+                                      round_):
+                self.figures.add(key, self.exchange(side, codes[side][round_],
+                                                    f"B3 {side} code exchanges"))
+            for side, key in _in_turn((("service", "refresh"), ("authlib", "authlib_refresh")),
+                                      round_):
+                self.figures.add(key, self.refresh(side, round_, f"B3 {side} refreshes"))
+
+
+def _servers(workers: int, workdir: Path, env: dict[str, str]) -> dict[str, Gunicorn]:
+    """The service, the bare route and the Authlib reference, same settings, booted
+    side by side."""
+    apps = {"service": "app:app", "bare": "bench.bare_app:app",
+            "authlib": "bench.authlib_reference:app"}
+    servers = {}
+    for name, wsgi in apps.items():
+        own = {"PROMETHEUS_MULTIPROC_DIR": str(fresh_dir(workdir / f"metrics-{name}"))}
+        if name != "service":
+            own["COL_AUTH_MIGRATE_ON_START"] = "false"  # not theirs: the service's schema
+        servers[name] = Gunicorn(wsgi, workers, dict(env, **own),
+                                 workdir / f"gunicorn-{name}.log")
+    try:
+        for server in servers.values():
+            server.launch()
+        for server in servers.values():
+            server.wait_ready()
+    except BaseException:
+        stop_all(list(servers.values()))  # the caller never sees them
+        raise
+    return servers
+
+
+def bench_database(kind: str, sizes: Sizes, workers: int, workdir: Path, admin_url: str,
+                   redis_url: str) -> Figures:
     from col_auth.core.signing_keys import active_key
     from col_auth.extensions import db
 
-    figures = Figures(kind)
+    redis_url = redis_for(kind, redis_url)
+    figures = Figures(kind, redis=redis_url)
     (workdir / "few").mkdir(parents=True)
     instance = workdir / "instance"
     database = Database(kind, workdir, admin_url)
     database.create()
     rng = random.Random(5)
-    servers: list[Gunicorn] = []
+    servers: dict[str, Gunicorn] = {}
+    reference = None
+    connections = 2 * workers
+    chains = connections * sizes.rounds  # one refresh chain per connection and round
     try:
-        app = _app(database, instance)
+        if redis_url:
+            flush_redis(redis_url)
+        # B4 times the validation query: with the per-worker cache, most of its draws
+        # would be answered from memory, more on the side with fewer distinct samples.
+        app = service_app(database, instance, redis_url, token_cache=False)
         with app.app_context():
             fixture = seed.base()
             active_key()  # the id_token signing key, made once before the workers start
-        _b4(kind, sizes, workdir, admin_url, app, fixture, figures, rng)
+        _b4(kind, sizes, workdir, admin_url, app, fixture, figures, rng, redis_url)
 
-        log(f"{kind}: seeding tokens and codes for B1-B3")
+        log(f"{kind}: seeding tokens and codes for B1-B3, and the Authlib reference")
         with app.app_context():
-            connections = 2 * workers
             user_token = seed.legacy_user_token(fixture)
-            pairs = seed.token_pairs(fixture, 1 + connections)
-            access_token = pairs[0][0]
-            chains = [refresh for _access, refresh in pairs[1:]]
+            pairs = seed.token_pairs(fixture, 1 + chains)
             warm_codes = seed.codes(fixture, 2 * connections)
-            codes = seed.codes(fixture, sizes.codes)
-        with app.app_context():
             db.engine.dispose()
+        reference = authlib_app(database.url)
+        ref_fixture = authlib_seed.create(reference)
+        ref_pairs = authlib_seed.token_pairs(reference, ref_fixture, 1 + chains)
+        authlib_seed.check_me(reference, ref_pairs[0][0])
+        ref_warm_codes = authlib_seed.codes(reference, ref_fixture, 2 * connections)
 
-        env = {
-            "COL_AUTH_DATABASE_URL": database.url,
-            "COL_AUTH_INSTANCE_PATH": str(instance),
-            "COL_AUTH_RATELIMIT_ENABLED": "false",
-        }
-        service = Gunicorn("app:app", workers, dict(
-            env, PROMETHEUS_MULTIPROC_DIR=str(_fresh(workdir / "metrics"))),
-            workdir / "gunicorn-col_auth.log")
-        bare = Gunicorn("bench.bare_app:app", workers, dict(
-            env, COL_AUTH_MIGRATE_ON_START="false",
-            PROMETHEUS_MULTIPROC_DIR=str(_fresh(workdir / "metrics-bare"))),
-            workdir / "gunicorn-bare.log")
-        for server in (service, bare):
-            servers.append(server)
-            server.start()
-
-        me = "/api/v1/me"
-        headers = {"basic": {"Authorization": _basic(seed.USERNAME, user_token)},
-                   "bearer": {"Authorization": f"Bearer {access_token}"}}
-        token_url = service.url + "/api/o/oauth/v2/token"
+        servers = _servers(workers, workdir, service_env(database, instance, redis_url))
+        service, bare, authlib = servers["service"], servers["bare"], servers["authlib"]
         client_form = {"client_id": fixture.client_id, "client_secret": fixture.client_secret}
-        code_form = dict(client_form, grant_type="authorization_code",
-                         redirect_uri=seed.REDIRECT_URI, code_verifier=seed.CODE_VERIFIER)
-
-        def read(url: str, hdrs: dict, seconds: float, what: str) -> float:
-            return _check(load.run_get(url, hdrs, seconds, connections), what).rate
+        timed = _Timed(sizes, connections, figures, reads={
+            "bare": (bare.url + ME, {}),
+            "healthz": (service.url + "/healthz", {}),
+            "basic": (service.url + ME, {"Authorization": _basic(seed.USERNAME, user_token)}),
+            "bearer": (service.url + ME, {"Authorization": f"Bearer {pairs[0][0]}"}),
+            "authlib_me": (authlib.url + ME, {"Authorization": f"Bearer {ref_pairs[0][0]}"}),
+        }, sides={
+            "service": _Side(service.url + TOKEN, dict(
+                client_form, grant_type="authorization_code", redirect_uri=seed.REDIRECT_URI,
+                code_verifier=seed.CODE_VERIFIER), dict(client_form, grant_type="refresh_token"),
+                _split([refresh for _access, refresh in pairs[1:]], sizes.rounds)),
+            "authlib": _Side(authlib.url + AUTHLIB_TOKEN_PATH, authlib_seed.code_form(ref_fixture),
+                             authlib_seed.refresh_form(ref_fixture),
+                             _split([refresh for _access, refresh in ref_pairs[1:]],
+                                    sizes.rounds)),
+        })
 
         log(f"{kind}: warming up")
-        read(bare.url + me, {}, sizes.warm_seconds, "bare warm-up")
-        read(service.url + me, headers["basic"], sizes.warm_seconds, "Basic warm-up")
-        read(service.url + me, headers["bearer"], sizes.warm_seconds, "Bearer warm-up")
-        _check(load.run_job({"mode": "code", "url": token_url, "form": code_form,
-                             "items": warm_codes, "seconds": 60, "concurrency": connections}),
-               "code warm-up")
+        timed.warm_up({"service": warm_codes, "authlib": ref_warm_codes})
+        log(f"{kind}: B0-B2, bare route and Authlib: {sizes.rounds} rounds of"
+            f" {len(READS)} runs, {sizes.read_seconds:g}s each")
+        timed.read_rounds()
 
-        log(f"{kind}: B1/B2 ({sizes.read_seconds:g}s each, bare route before and after,"
-            " /healthz for the ceiling)")
-        bare_first = read(bare.url + me, {}, sizes.read_seconds, "bare route")
-        # The ceiling of B1/B2: the service's cheapest route, no token, no database.
-        figures.rates["healthz"] = read(service.url + "/healthz", {}, sizes.read_seconds,
-                                        "/healthz")
-        figures.rates["basic"] = read(service.url + me, headers["basic"], sizes.read_seconds,
-                                      "B1 Basic /api/v1/me")
-        figures.rates["bearer"] = read(service.url + me, headers["bearer"], sizes.read_seconds,
-                                       "B2 Bearer /api/v1/me")
-        bare_second = read(bare.url + me, {}, sizes.read_seconds, "bare route")
-        figures.rates["bare"] = (bare_first + bare_second) / 2
-
-        log(f"{kind}: B3 ({len(codes)} code exchanges, then refresh chains)")
-        exchange = _check(load.run_job({"mode": "code", "url": token_url, "form": code_form,
-                                        "items": codes, "seconds": 600,
-                                        "concurrency": connections}), "B3 code exchanges")
-        if exchange.ok != len(codes):
-            raise load.LoadError(f"B3: {exchange.ok} of {len(codes)} codes exchanged")
-        figures.rates["exchange"] = exchange.rate
-        refresh = _check(load.run_job({"mode": "refresh", "url": token_url,
-                                       "form": dict(client_form, grant_type="refresh_token"),
-                                       "chains": chains, "seconds": sizes.refresh_seconds,
-                                       "concurrency": connections}), "B3 refreshes")
-        figures.rates["refresh"] = refresh.rate
+        # Made now: the reference's codes expire 5 minutes after they are made.
+        log(f"{kind}: B3: seeding {sizes.codes} codes for each token endpoint")
+        with app.app_context():
+            codes = _split(seed.codes(fixture, sizes.codes), sizes.rounds)
+            db.engine.dispose()
+        ref_codes = _split(authlib_seed.codes(reference, ref_fixture, sizes.codes), sizes.rounds)
+        log(f"{kind}: B3: {sizes.rounds} rounds: code exchanges ({len(codes[0])} per app),"
+            f" then refresh chains ({sizes.refresh_seconds:g}s per app)")
+        timed.b3_rounds({"service": codes, "authlib": ref_codes})
     except Exception as exc:  # noqa: BLE001 - reported, and the other database still runs
         figures.error = f"{exc.__class__.__name__}: {exc}"
         log(f"{kind}: FAILED\n{traceback.format_exc()}")
     finally:
-        for server in servers:
-            server.stop()
+        stop_all(list(servers.values()))
+        if reference is not None:
+            with reference.app_context():
+                authlib_db.engine.dispose()
         try:
             database.drop()
         except Exception as exc:  # noqa: BLE001
             log(f"{kind}: could not drop the bench database: {exc}")
     return figures
+
+
+def _in_turn(runs: tuple, round_: int) -> tuple:
+    """Every run of a round, in turn: in order, reversed every other round."""
+    return runs if round_ % 2 == 0 else runs[::-1]
 
 
 def _load_average() -> str:
@@ -288,47 +348,65 @@ def _load_average() -> str:
         return "unknown"
 
 
-def _fresh(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 # --- report ------------------------------------------------------------------------
 
 
 def _verdict(bench: str, ratio: float) -> str:
     op, target = TARGETS[bench]
     met = ratio >= target if op == ">=" else ratio <= target
-    return f"target {op} {target}: {'met' if met else 'MISSED'}"
+    return f"  target {op} {target}: {'met' if met else 'MISSED'}"
+
+
+def _ratio_line(bench: str, db: str, what: str, ratio: float, figures: str,
+                target: bool = True, digits: int = 2) -> str:
+    verdict = _verdict(bench, ratio) if target else ""
+    return f"{bench} {db} {what}: ratio {ratio:.{digits}f}  ({figures}){verdict}"
+
+
+def _report_database(f: Figures, few: str, many: str) -> list[str]:
+    db = f"{f.database:<10}"
+    if f.error:
+        return [f"{db} FAILED: {f.error}"]
+    r = {key: f.rate(key) for key in f.runs}
+    p = f.p50
+
+    def per(a: str, b: str) -> str:
+        return f"{r[a]:.0f} / {r[b]:.0f} req/s"
+
+    bare = "÷ bare Flask route"
+    ref = "÷ Authlib reference"
+    lines = [
+        _ratio_line("B0", db, f"GET /healthz (no token, no query) {bare}",
+                    r["healthz"] / r["bare"], per("healthz", "bare")),
+        _ratio_line("B1", db, f"Basic  GET /api/v1/me {bare}", r["basic"] / r["bare"],
+                    per("basic", "bare")),
+        _ratio_line("B2", db, f"Bearer GET /api/v1/me {bare}", r["bearer"] / r["bare"],
+                    per("bearer", "bare")),
+        _ratio_line("B2", db, f"Bearer GET /api/v1/me {ref}", r["bearer"] / r["authlib_me"],
+                    per("bearer", "authlib_me"), target=False),
+        _ratio_line("B3", db, f"code exchanges/s {ref}", r["exchange"] / r["authlib_exchange"],
+                    per("exchange", "authlib_exchange")),
+        _ratio_line("B3", db, f"refreshes/s      {ref}", r["refresh"] / r["authlib_refresh"],
+                    per("refresh", "authlib_refresh")),
+        _ratio_line("B3", db, f"code exchanges/s {bare}", r["exchange"] / r["bare"],
+                    per("exchange", "bare"), target=False, digits=3),
+        _ratio_line("B3", db, f"refreshes/s      {bare}", r["refresh"] / r["bare"],
+                    per("refresh", "bare"), target=False, digits=3),
+    ]
+    for key, what in (("basic", "Basic "), ("bearer", "Bearer")):
+        ratio = p[f"many_{key}"] / p[f"few_{key}"]
+        lines.append(_ratio_line(
+            "B4", db, f"{what} validation p50, {many} ÷ {few} live tokens", ratio,
+            f"{p[f'many_{key}']:.0f} / {p[f'few_{key}']:.0f} µs"))
+    rounds = "; ".join(f"{SHORT[key]} " + "/".join(f"{v:.0f}" for v in values)
+                       for key, values in f.runs.items())
+    lines.append(f"   {db} req/s of each round: {rounds}")
+    return lines
 
 
 def report(all_figures: list[Figures], sizes: Sizes) -> list[str]:
     few, many = _power(sizes.few_tokens), _power(sizes.many_tokens)
-    lines = []
-    for f in all_figures:
-        db = f"{f.database:<10}"
-        if f.error:
-            lines.append(f"{db} FAILED: {f.error}")
-            continue
-        r, p = f.rates, f.p50
-        bare = r["bare"]
-        lines.append(f"B0 {db} GET /healthz (no token, no query) ÷ bare Flask route: ratio"
-                     f" {r['healthz'] / bare:.2f}  ({r['healthz']:.0f} / {bare:.0f} req/s)"
-                     "  the ceiling of B1/B2")
-        for bench, key, what in (("B1", "basic", "Basic  GET /api/v1/me"),
-                                 ("B2", "bearer", "Bearer GET /api/v1/me")):
-            ratio = r[key] / bare
-            lines.append(f"{bench} {db} {what} ÷ bare Flask route: ratio {ratio:.2f}"
-                         f"  ({r[key]:.0f} / {bare:.0f} req/s)  {_verdict(bench, ratio)}")
-        for key, what in (("exchange", "code exchanges/s"), ("refresh", "refreshes/s    ")):
-            lines.append(f"B3 {db} {what} ÷ bare Flask route: ratio {r[key] / bare:.3f}"
-                         f"  ({r[key]:.0f} / {bare:.0f} req/s)")
-        for key, what in (("basic", "Basic "), ("bearer", "Bearer")):
-            ratio = p[f"many_{key}"] / p[f"few_{key}"]
-            lines.append(f"B4 {db} {what} validation p50, {many} ÷ {few} live tokens: ratio"
-                         f" {ratio:.2f}  ({p[f'many_{key}']:.0f} / {p[f'few_{key}']:.0f} µs)"
-                         f"  {_verdict('B4', ratio)}")
-    return lines
+    return [line for f in all_figures for line in _report_database(f, few, many)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -338,12 +416,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--databases", default="sqlite,postgresql",
                         help="comma separated: sqlite, postgresql (default both)")
     parser.add_argument("--workers", type=int, default=(os.cpu_count() or 1) * 2 + 1,
-                        help="gunicorn workers of both apps (default: gunicorn.conf.py's,"
+                        help="gunicorn workers of every app (default: gunicorn.conf.py's,"
                              " 2 x cores + 1)")
-    parser.add_argument("--postgres-url", default=os.environ.get(
-        "COL_AUTH_BENCH_POSTGRES_URL", os.environ.get("COL_AUTH_TEST_DATABASE_URL",
-                                                      DEFAULT_PG_URL)),
-        help="a PostgreSQL server to create the bench's own database on")
+    parser.add_argument("--postgres-url", default=default_postgres_url(),
+                        help="a PostgreSQL server to create the bench's own database on")
+    parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL,
+                        help="the Redis the service gets on PostgreSQL (flushed before the run;"
+                             f" default {DEFAULT_REDIS_URL}; '' for none). SQLite runs get none")
     args = parser.parse_args(argv)
     smoke = args.smoke or os.environ.get(SMOKE_ENV, "").lower() in ("1", "true", "yes")
     sizes = SMOKE if smoke else FULL
@@ -353,7 +432,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unknown database {kind!r}")
 
     reader = load.wrk_version() if load.wrk_path() else "Python (wrk is not installed)"
-    extra = {"load generators": f"{reader} for B0-B2, Python for B3"}
+    extra = {"Authlib": metadata.version("Authlib"),
+             "load generators": f"{reader} for B0-B2, Python for B3"}
     if "postgresql" in kinds:
         try:
             extra["PostgreSQL"] = Database("postgresql", Path(), args.postgres_url
@@ -363,8 +443,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     load_before = _load_average()
     root = Path(tempfile.mkdtemp(prefix="col-auth-bench-"))
-    all_figures = [bench_database(kind, sizes, args.workers, root / kind, args.postgres_url)
-                   for kind in kinds]
+    all_figures = [bench_database(kind, sizes, args.workers, root / kind, args.postgres_url,
+                                  args.redis_url) for kind in kinds]
     failed = any(f.error for f in all_figures)
     if failed:
         log(f"logs kept in {root}")
@@ -376,8 +456,16 @@ def main(argv: list[str] | None = None) -> int:
         print(line)
     # Other work on the machine skews every figure: say how busy it was.
     print(f"load average (1 min): {load_before} before, {_load_average()} after")
-    print(f"gunicorn: gunicorn.conf.py, {args.workers} sync workers for both apps;"
-          f" load from another process, {2 * args.workers} connections")
+    print(f"gunicorn: gunicorn.conf.py, {args.workers} sync workers for each app (service,"
+          f" bare Flask route, Authlib reference); load from another process,"
+          f" {2 * args.workers} connections")
+    print("Redis: " + "; ".join(f"{f.database} {f.redis or 'none'}" for f in all_figures)
+          + " (the service's COL_AUTH_RATELIMIT_STORAGE_URI, flushed before the run;"
+            " rate limiting off)")
+    print(f"rounds: each req/s figure is the mean of {sizes.rounds} interleaved rounds"
+          f" (every app once per round, in turn, the order reversed every other round);"
+          f" reads {sizes.read_seconds:g}s a run, B3 {sizes.codes} codes and"
+          f" {sizes.rounds} x {sizes.refresh_seconds:g}s of refreshes per app")
     for line in report(all_figures, sizes):
         print(line)
     return 1 if failed else 0

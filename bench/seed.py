@@ -31,7 +31,10 @@ SITE = "Bench CU"
 USERNAME = "bench"
 PASSWORD = "bench password, never used to sign in"
 REDIRECT_URI = "https://client.bench.example/callback"
-SCOPE = "openid api"
+SCOPE = "openid api"  # the client's; B4's bulk access tokens carry it too
+# What the codes and tokens used over HTTP ask for: /api/v1/me needs ``api``, and
+# without ``openid`` an exchange signs no id_token, as at the Authlib reference.
+API_SCOPE = "api"
 # Owners of the bulk tokens of B4.
 BULK_USERS = 1000
 _SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
@@ -79,7 +82,7 @@ def legacy_user_token(fx: Fixture) -> str:
 CODE_VERIFIER = "bench-code-verifier-" + "x" * 40
 
 
-def codes(fx: Fixture, count: int) -> list[str]:
+def codes(fx: Fixture, count: int, scope: str = API_SCOPE) -> list[str]:
     """``count`` authorization codes (PKCE S256) the bench user consented to."""
     client = db.session.get(OAuthClient, fx.client_pk)
     user = db.session.get(User, fx.user_id)
@@ -87,7 +90,7 @@ def codes(fx: Fixture, count: int) -> list[str]:
     made = []
     for i in range(count):
         made.append(oauth_tokens.create_code(
-            client, user, redirect_uri=REDIRECT_URI, scope=SCOPE, nonce=None,
+            client, user, redirect_uri=REDIRECT_URI, scope=scope, nonce=None,
             code_challenge=challenge, auth_time=now()))
         if i % 500 == 499:
             db.session.commit()
@@ -95,11 +98,11 @@ def codes(fx: Fixture, count: int) -> list[str]:
     return made
 
 
-def token_pairs(fx: Fixture, count: int) -> list[tuple[str, str]]:
+def token_pairs(fx: Fixture, count: int, scope: str = API_SCOPE) -> list[tuple[str, str]]:
     """``count`` (access token, refresh token) pairs, each from a redeemed code."""
     client = db.session.get(OAuthClient, fx.client_pk)
     pairs = []
-    for code in codes(fx, count):
+    for code in codes(fx, count, scope):
         issued = oauth_tokens.redeem_code(client, code, REDIRECT_URI, CODE_VERIFIER)
         pairs.append((issued.access_token, issued.refresh_token))
     return pairs

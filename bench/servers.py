@@ -1,7 +1,7 @@
 """Starting and stopping gunicorn with the project's ``gunicorn.conf.py``.
 
-Both the service and the bare Flask app of B1/B2 run under the same settings file
-and the same worker count; only the WSGI app differs.
+The service, the bare Flask app and the Authlib reference run under the same
+settings file and the same worker count; only the WSGI app differs.
 """
 
 from __future__ import annotations
@@ -37,9 +37,18 @@ class Gunicorn:
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 90.0) -> Gunicorn:
+        self.launch()
+        return self.wait_ready(timeout)
+
+    def launch(self) -> None:
+        """Start the master without waiting: several servers then boot side by side."""
         with open(self.log, "ab") as out:
             self.process = subprocess.Popen(  # noqa: S603 - our own command line
                 self.command, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT)
+
+    def wait_ready(self, timeout: float = 90.0) -> Gunicorn:
+        """Return once the server answers ``/healthz``."""
+        assert self.process is not None, "launch() first"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -49,6 +58,28 @@ class Gunicorn:
             time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"gunicorn did not answer within {timeout:.0f}s; see {self.log}")
+
+    def worker_pids(self) -> list[int]:
+        """The workers' process ids (the master's children)."""
+        assert self.process is not None, "launch() first"
+        pid = self.process.pid
+        try:
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+            return [int(child) for child in children]
+        except OSError:
+            pass
+        # Kernels without CONFIG_PROC_CHILDREN: every process whose parent is the master.
+        found = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    stat = (entry / "stat").read_text()
+                except OSError:
+                    continue
+                # "pid (comm) state ppid ...": comm may hold spaces, so split after ")".
+                if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+        return sorted(found)
 
     def _answers(self) -> bool:
         try:
@@ -61,11 +92,26 @@ class Gunicorn:
             return False
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
+        self._terminate()
+        self._wait()
+
+    def _terminate(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+
+    def _wait(self) -> None:
+        if self.process is None:
             return
-        self.process.terminate()
         try:
             self.process.wait(timeout=40)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+def stop_all(servers: list[Gunicorn]) -> None:
+    """Stop several servers at once: each master's graceful shutdown overlaps the others'."""
+    for server in servers:
+        server._terminate()
+    for server in servers:
+        server._wait()

@@ -4,7 +4,10 @@ What is timed is ``col_auth.http_auth.authenticate(read_authorization(), scope="
 inside the request context of a ``GET /api/v1/me``: the header read and parsed,
 a database connection taken from the pool, the one validation query, the
 principal built. The request context and the session cleanup the request's
-teardown would do are outside the timing.
+teardown would do are outside the timing. The per-worker cache of validations
+is off in the measuring apps (``TOKEN_CACHE_SECONDS=0``): B4 asks whether the
+query slows down as the table grows, which only a validation that reaches the
+database shows (a token's first use in each worker does).
 
 Two databases, one with few live tokens and one with many, are measured in
 alternating rounds, so a change in the machine's load during the run weighs on
