@@ -48,7 +48,7 @@ from col_auth.extensions import db
 from tests.helpers import basic
 from tests.oauth.support import OAuthSeed, seed_client
 from tests.robustness.conftest import Gunicorn, _fresh_database, clean, dispose, seeding_app
-from tests.robustness.support import create_codes, exchange, fresh_get
+from tests.robustness.support import create_codes, exchange, fresh_get, race
 
 # More requests than the pool holds connections (QueuePool's default size is 5).
 POOL_SIZE = 5
@@ -223,21 +223,7 @@ def test_requests_arriving_together_after_the_kill_all_answer_200(app, live, eng
     headers = bearer_headers(app, live, seeded)
     fill_pool(app)
     kill_backends(database_url(app))
-    statuses: list[int] = []
-    lock = threading.Lock()
-    barrier = threading.Barrier(POOL_SIZE)
-
-    def call() -> None:
-        barrier.wait()
-        status = me(live.url, headers).status_code
-        with lock:
-            statuses.append(status)
-
-    threads = [threading.Thread(target=call) for _ in range(POOL_SIZE)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    statuses = race(POOL_SIZE, lambda: me(live.url, headers).status_code)
     assert statuses == [200] * POOL_SIZE
     # Each request that took a dead connection before the pool was invalidated met
     # it on its first statement, and was run again.

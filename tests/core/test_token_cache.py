@@ -10,10 +10,8 @@ which ``test_without_a_generation_every_request_reads_the_database`` pins).
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import pytest
-from sqlalchemy import delete, event, select, text, update
+from sqlalchemy import delete, select, text, update
 
 from col_auth import create_app
 from col_auth.core import accounts, grants, legacy_apps, oauth_clients, rfc7009
@@ -33,7 +31,7 @@ from col_auth.core.models import (
 from col_auth.core.revocations import RedisGeneration, revokes
 from col_auth.core.token_cache import token_cache
 from col_auth.extensions import db
-from tests.api.test_validation_hot_path import _access_token, _legacy_token
+from tests.api.test_validation_hot_path import _access_token, _legacy_token, _statements
 from tests.helpers import basic, seed
 from tests.robustness.conftest import REDIS_URL
 
@@ -69,22 +67,6 @@ def worker(app):
     yield other
     with other.app_context():
         db.engine.dispose()
-
-
-@contextmanager
-def _statements(app):
-    seen: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):  # noqa: ARG001
-        seen.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 def _cached_in(worker, headers: dict) -> None:
@@ -314,6 +296,9 @@ def test_a_revoked_access_token_is_refused_by_a_worker_that_cached_it(app, worke
     (text("delete from tokens"), True),
     (text("UPDATE authorization_codes SET used_at = now()"), False),
     (text("SELECT * FROM tokens"), False),
+    # PostgreSQL's data-modifying CTEs (the token endpoint's writes are such).
+    (select(update(Grant).values(revoked_at=None).returning(Grant.id).cte("g").c.id), True),
+    (select(update(Token).values(rotated_at=None).returning(Token.id).cte("t").c.id), False),
 ], ids=lambda value: str(value).split("\n")[0][:40] if not isinstance(value, bool) else "")
 def test_which_statements_revoke(statement, expected):
     assert revokes(statement) is expected
