@@ -33,6 +33,7 @@ restart) comes back as a value no cache has seen, never as an old one.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import secrets
@@ -40,7 +41,8 @@ import sqlite3
 import threading
 from typing import Any, Protocol
 
-from sqlalchemy import Delete, Engine, TextClause, Update, event
+from sqlalchemy import CompoundSelect, Delete, Engine, Insert, Select, TextClause, Update, event
+from sqlalchemy.sql import visitors
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +98,10 @@ def revokes(statement: Any, parameters: Any = None) -> bool:
     if isinstance(statement, str | TextClause):
         text = statement if isinstance(statement, str) else statement.text
         return bool(_SQL_WRITE.match(text) and _WATCHED_NAMES.search(text))
+    if isinstance(statement, Select | Insert | CompoundSelect):
+        # A SELECT or INSERT may carry an UPDATE or DELETE in a CTE (PostgreSQL's
+        # data-modifying WITH): judged as if it ran alone.
+        return _writes_within(statement)
     if not isinstance(statement, Update | Delete):
         return False
     name = getattr(statement.table, "name", None)
@@ -106,6 +112,14 @@ def revokes(statement: Any, parameters: Any = None) -> bool:
         return True
     changed = _set_columns(statement, parameters)
     return changed is None or bool(changed & columns)
+
+
+@functools.lru_cache(maxsize=1024)
+def _writes_within(statement: Select | Insert | CompoundSelect) -> bool:
+    """Whether an UPDATE or DELETE nested in ``statement`` revokes. Statements of the
+    hot paths are built once, so the walk is made once for each."""
+    return any(revokes(element) for element in visitors.iterate(statement)
+               if isinstance(element, Update | Delete))
 
 
 class GenerationStore(Protocol):
