@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import insert
-
 from ..extensions import db
 from .clock import now
 from .models import AuditEvent
@@ -46,9 +44,6 @@ REFRESH_REPLAY = "refresh_replay"
 TOKEN_REVOKED = "token_revoked"
 
 
-_INSERT = insert(AuditEvent.__table__)
-
-
 def _detail(detail: dict[str, Any]) -> str:
     return json.dumps(detail, sort_keys=True, default=str)
 
@@ -77,13 +72,7 @@ def values(
     **detail: Any,
 ) -> dict[str, Any]:
     """The columns of the audit row ``record`` would add, for a statement that
-    inserts it itself (the token endpoint's, which sends no ORM flush)."""
+    inserts it itself (the token endpoint's redemption, ``oauth_tokens``)."""
     return {"at": now(), "event": event, "user_id": user_id, "site_id": site_id, "ip": ip,
             "detail": _detail(detail)}
 
-
-def write(event: str, **fields: Any) -> None:
-    """``record`` (``fields`` as ``values`` takes them), as one INSERT sent at once
-    on the session's connection: no ORM object and no flush. The row commits or
-    rolls back with the caller's transaction, as ``record``'s does."""
-    db.session.connection().execute(_INSERT, values(event, **fields))

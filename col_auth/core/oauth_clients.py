@@ -314,26 +314,26 @@ def find_client(client_id: str | None) -> OAuthClient | None:
 APP_USABLE = and_(ExternalApp.enabled, Module.enabled).label("app_usable")
 
 
-def join_app_usable(query: Select, client_pk: ColumnElement) -> Select:
-    """``query`` with the column ``APP_USABLE`` of the client ``client_pk`` names,
-    joined through its template and external app to its module (each exists)."""
+def _with_app_usable(query: Select) -> Select:
+    """``query``, which selects from ``OAuthClient``, with the column ``APP_USABLE``:
+    joined through the client's template and external app to its module (each
+    exists)."""
     return (query.add_columns(APP_USABLE)
-            .join(OAuthClient, OAuthClient.id == client_pk)
             .join(ClientTemplate, ClientTemplate.id == OAuthClient.template_id)
             .join(ExternalApp, ExternalApp.id == ClientTemplate.external_app_id)
             .join(Module, Module.id == ExternalApp.module_id))
 
 
+def join_app_usable(query: Select, client_pk: ColumnElement) -> Select:
+    """``query`` with the column ``APP_USABLE`` of the client ``client_pk`` names."""
+    return _with_app_usable(query.join(OAuthClient, OAuthClient.id == client_pk))
+
+
 # Client authentication's query: the client alone as an object, and its app's
 # usability as a column, which is cheaper to load than ``find_client``'s four
 # objects (the token endpoint authenticates a client on every request, issue 11).
-_AUTHENTICATION_QUERY = (
-    select(OAuthClient).join(ClientTemplate, ClientTemplate.id == OAuthClient.template_id)
-    .join(ExternalApp, ExternalApp.id == ClientTemplate.external_app_id)
-    .join(Module, Module.id == ExternalApp.module_id)
-    .add_columns(APP_USABLE)
-    .where(OAuthClient.client_id == bindparam("client_id"))
-)
+_AUTHENTICATION_QUERY = _with_app_usable(select(OAuthClient)).where(
+    OAuthClient.client_id == bindparam("client_id"))
 
 
 def find_client_to_authenticate(client_id: str | None) -> tuple[OAuthClient | None, bool]:

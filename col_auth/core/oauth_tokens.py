@@ -167,55 +167,56 @@ def _refresh_anchor(granted_at: datetime, moment: datetime) -> datetime:
 # object afterwards. None of them sets a column that ``core.revocations`` watches
 # (new rows are new to every cache); revoking stays with ``revoke_grant`` and
 # ``_supersede_successors``, UPDATEs of ``revoked_at``.
-_t_codes, _t_tokens, _t_grants, _t_users, _t_audit = (
+# The tables, as Core reads them (here and in access-token validation below).
+_codes, _tokens, _grants, _users, _sites, _audit = (
     AuthorizationCode.__table__, Token.__table__, Grant.__table__, User.__table__,
-    AuditEvent.__table__)
+    Site.__table__, AuditEvent.__table__)
 # The code by its hash (unique index), of this client only, with what redemption
 # needs of the user who consented and whether the client's app is usable (all by
 # primary keys). A code of another client is not found, which is the answer it
 # gets (RFC 6749 §4.1.3: issued to the authenticated client).
 _CODE_QUERY = join_app_usable(
-    select(_t_codes.c.id, _t_codes.c.redirect_uri, _t_codes.c.scope, _t_codes.c.nonce,
-           _t_codes.c.code_challenge, _t_codes.c.auth_time, _t_codes.c.expires_at,
-           _t_codes.c.used_at, _t_codes.c.user_id, _t_users.c.site_id, _t_users.c.active)
-    .join_from(_t_codes, _t_users, _t_users.c.id == _t_codes.c.user_id),
-    _t_codes.c.client_pk,
-).where(_t_codes.c.code_hash == bindparam("code_hash"),
-        _t_codes.c.client_pk == bindparam("client_pk"))
+    select(_codes.c.id, _codes.c.redirect_uri, _codes.c.scope, _codes.c.nonce,
+           _codes.c.code_challenge, _codes.c.auth_time, _codes.c.expires_at,
+           _codes.c.used_at, _codes.c.user_id, _users.c.site_id, _users.c.active)
+    .join_from(_codes, _users, _users.c.id == _codes.c.user_id),
+    _codes.c.client_pk,
+).where(_codes.c.code_hash == bindparam("code_hash"),
+        _codes.c.client_pk == bindparam("client_pk"))
 # The refresh token by its hash (unique index), of this client only, with its
 # grant and what refreshing needs of the user: one query.
 _REFRESH_QUERY = (
-    select(_t_tokens.c.id, _t_tokens.c.scope, _t_tokens.c.expires_at,
-           _t_tokens.c.revoked_at, _t_grants.c.id.label("grant_id"),
-           _t_grants.c.scope.label("grant_scope"), _t_grants.c.created_at.label("granted_at"),
-           _t_grants.c.revoked_at.label("grant_revoked_at"), _t_grants.c.auth_time,
-           _t_grants.c.user_id, _t_grants.c.site_id, _t_users.c.active)
-    .join_from(_t_tokens, _t_grants, _t_grants.c.id == _t_tokens.c.grant_id)
-    .join(_t_users, _t_users.c.id == _t_grants.c.user_id)
-    .where(_t_tokens.c.token_hash == bindparam("token_hash"),
-           _t_tokens.c.kind == TOKEN_REFRESH,
-           _t_grants.c.client_pk == bindparam("client_pk"))
+    select(_tokens.c.id, _tokens.c.scope, _tokens.c.expires_at,
+           _tokens.c.revoked_at, _grants.c.id.label("grant_id"),
+           _grants.c.scope.label("grant_scope"), _grants.c.created_at.label("granted_at"),
+           _grants.c.revoked_at.label("grant_revoked_at"), _grants.c.auth_time,
+           _grants.c.user_id, _grants.c.site_id, _users.c.active)
+    .join_from(_tokens, _grants, _grants.c.id == _tokens.c.grant_id)
+    .join(_users, _users.c.id == _grants.c.user_id)
+    .where(_tokens.c.token_hash == bindparam("token_hash"),
+           _tokens.c.kind == TOKEN_REFRESH,
+           _grants.c.client_pk == bindparam("client_pk"))
 )
-_ROTATION_STATE = (select(_t_tokens.c.rotated_at, _t_tokens.c.revoked_at)
-                   .where(_t_tokens.c.id == bindparam("token_id")))
+_ROTATION_STATE = (select(_tokens.c.rotated_at, _tokens.c.revoked_at)
+                   .where(_tokens.c.id == bindparam("token_id")))
 
 # The two writes that decide a race (exactly one of concurrent attempts changes the
 # row): redeeming a code, which records the grant it produced in the same
 # statement, and rotating a refresh token.
 _REDEEM_CODE = (
-    update(_t_codes)
-    .where(_t_codes.c.id == bindparam("code_id"), _t_codes.c.used_at.is_(None))
+    update(_codes)
+    .where(_codes.c.id == bindparam("code_id"), _codes.c.used_at.is_(None))
     .values(used_at=bindparam("moment"), grant_id=bindparam("new_grant_id"))
 )
 _ROTATE = (
-    update(_t_tokens)
-    .where(_t_tokens.c.id == bindparam("token_id"), _t_tokens.c.rotated_at.is_(None),
-           _t_tokens.c.revoked_at.is_(None))
+    update(_tokens)
+    .where(_tokens.c.id == bindparam("token_id"), _tokens.c.rotated_at.is_(None),
+           _tokens.c.revoked_at.is_(None))
     .values(rotated_at=bindparam("moment"))
 )
 _USE_UP_CODE = (
-    update(_t_codes)
-    .where(_t_codes.c.id == bindparam("code_id"), _t_codes.c.used_at.is_(None))
+    update(_codes)
+    .where(_codes.c.id == bindparam("code_id"), _codes.c.used_at.is_(None))
     .values(used_at=bindparam("moment"))
 )
 
@@ -242,7 +243,7 @@ _AUDIT_COLUMNS = ["at", "event", "user_id", "site_id", "ip", "detail"]
 
 
 def _grant_row(source: CTE | None = None) -> Select:
-    g = _t_grants.c
+    g = _grants.c
     return _row(source, _bound(g.id, "new_grant_id"), literal(GRANT_OAUTH, g.kind.type),
                 _bound(g.user_id, "grant_user_id"), _bound(g.site_id, "grant_site_id"),
                 _bound(g.client_pk, "grant_client_pk"), _bound(g.scope, "grant_scope"),
@@ -251,7 +252,7 @@ def _grant_row(source: CTE | None = None) -> Select:
 
 def _pair_rows(source: CTE | None = None) -> CompoundSelect:
     """The access and the refresh token: both rows in one INSERT."""
-    t = _t_tokens.c
+    t = _tokens.c
 
     def one(kind: str, name: str) -> Select:
         return _row(source, _bound(t.grant_id, "new_grant_id"), literal(kind, t.kind.type),
@@ -262,27 +263,27 @@ def _pair_rows(source: CTE | None = None) -> CompoundSelect:
 
 
 def _audit_row(source: CTE | None = None) -> Select:
-    return _row(source, *(_bound(_t_audit.c[name], f"audit_{name}") for name in _AUDIT_COLUMNS))
+    return _row(source, *(_bound(_audit.c[name], f"audit_{name}") for name in _AUDIT_COLUMNS))
 
 
-_INSERT_GRANT = insert(_t_grants).from_select(_GRANT_COLUMNS, _grant_row())
-_INSERT_PAIR = insert(_t_tokens).from_select(_PAIR_COLUMNS, _pair_rows())
-_INSERT_AUDIT = insert(_t_audit).from_select(_AUDIT_COLUMNS, _audit_row())
+_INSERT_GRANT = insert(_grants).from_select(_GRANT_COLUMNS, _grant_row())
+_INSERT_PAIR = insert(_tokens).from_select(_PAIR_COLUMNS, _pair_rows())
+_INSERT_AUDIT = insert(_audit).from_select(_AUDIT_COLUMNS, _audit_row())
 
 # PostgreSQL runs each step in one statement (data-modifying CTEs): every INSERT
 # selects FROM the conditional UPDATE's RETURNING, so an attempt that lost the race
 # writes nothing at all, and the foreign keys, checked at the statement's end, see
 # the grant the code now names. A row comes back if and only if this attempt won.
 # SQLite has no data-modifying CTE: there the same statements run one by one.
-_won = _REDEEM_CODE.returning(_t_codes.c.id).cte("won")
+_won = _REDEEM_CODE.returning(_codes.c.id).cte("won")
 _PG_REDEEM = select(_won.c.id).add_cte(
-    insert(_t_grants).from_select(_GRANT_COLUMNS, _grant_row(_won)).cte("new_grant"),
-    insert(_t_tokens).from_select(_PAIR_COLUMNS, _pair_rows(_won)).cte("new_pair"),
-    insert(_t_audit).from_select(_AUDIT_COLUMNS, _audit_row(_won)).cte("granted"),
+    insert(_grants).from_select(_GRANT_COLUMNS, _grant_row(_won)).cte("new_grant"),
+    insert(_tokens).from_select(_PAIR_COLUMNS, _pair_rows(_won)).cte("new_pair"),
+    insert(_audit).from_select(_AUDIT_COLUMNS, _audit_row(_won)).cte("granted"),
 )
-_rotated = _ROTATE.returning(_t_tokens.c.id).cte("rotated")
+_rotated = _ROTATE.returning(_tokens.c.id).cte("rotated")
 _PG_ROTATE = select(_rotated.c.id).add_cte(
-    insert(_t_tokens).from_select(_PAIR_COLUMNS, _pair_rows(_rotated)).cte("new_pair"))
+    insert(_tokens).from_select(_PAIR_COLUMNS, _pair_rows(_rotated)).cte("new_pair"))
 
 
 def _connection() -> Connection:
@@ -560,8 +561,8 @@ def _lock_chain(grant_id: str) -> None:
         db.session.execute(select(func.pg_advisory_xact_lock(
             int.from_bytes(digest[:8], "big", signed=True))))
     else:
-        db.session.execute(update(_t_grants).where(_t_grants.c.id == grant_id)
-                           .values(last_used_at=_t_grants.c.last_used_at))
+        db.session.execute(update(_grants).where(_grants.c.id == grant_id)
+                           .values(last_used_at=_grants.c.last_used_at))
 
 
 def _supersede_successors(token_id: int, grant_id: str, site_id: str, rotated_at: datetime,
@@ -583,8 +584,8 @@ def _supersede_successors(token_id: int, grant_id: str, site_id: str, rotated_at
         .execution_options(synchronize_session=False)
     ).rowcount
     if superseded:
-        audit.write(audit.TOKEN_REVOKED, ip=ip, site_id=site_id, client_id=client.client_id,
-                    grant=grant_id, reason="refresh_grace_retry", count=superseded)
+        audit.record(audit.TOKEN_REVOKED, ip=ip, site_id=site_id, client_id=client.client_id,
+                     grant=grant_id, reason="refresh_grace_retry", count=superseded)
 
 
 def _within_grace(rotated_at: datetime, moment: datetime) -> bool:
@@ -605,8 +606,6 @@ def _reused_refresh(grant_id: str, client: OAuthClient, ip: str | None) -> NoRet
     raise InvalidGrant("The refresh token was already used; the whole grant is revoked.")
 
 
-_tokens, _grants, _users, _sites = (Token.__table__, Grant.__table__, User.__table__,
-                                    Site.__table__)
 # Built once; the token by its hash (unique index), the rest by primary keys.
 _ACCESS_QUERY = (
     select(_tokens.c.id.label("token_id"), _tokens.c.last_used_at, _tokens.c.scope,

@@ -64,8 +64,11 @@ _WRITE = "UPDATE revocation_generation SET value = ? WHERE id = 1"
 _INSERT = "INSERT OR IGNORE INTO revocation_generation (id, value) VALUES (1, ?)"
 _SQL_WRITE = re.compile(r"^\s*(update|delete)\b", re.IGNORECASE)
 _WATCHED_NAMES = re.compile(r"\b(" + "|".join(REVOKING_COLUMNS) + r")\b", re.IGNORECASE)
-# Set on a connection that ran a revoking statement in its current transaction.
+# Set on a connection that ran a revoking statement: in its current transaction
+# (cleared at commit or rollback), and since it was checked out (cleared when it is
+# checked in, where the revocation is announced).
 _REVOKED = "col_auth.revoked"
+_ANNOUNCE = "col_auth.revoked_since_checkout"
 # An execution option of the migrations' connection: schema changes are not
 # revocations, and the generation table may not exist yet.
 MIGRATING = "col_auth_migrating"
@@ -259,21 +262,21 @@ def watch(engine: Engine, store: GenerationStore) -> None:
             return
         if execution_options.get(MIGRATING) or conn.get_execution_options().get(MIGRATING):
             return
-        conn.info[_REVOKED] = True
+        conn.info[_REVOKED] = conn.info[_ANNOUNCE] = True
         store.revoking(conn)
 
     def transaction_ended(conn) -> None:
         # Committed or rolled back: the next transaction on it starts unmarked.
-        if conn.invalidated:
-            return  # it died uncommitted (and its info cannot be read): nothing revoked
-        if conn.info.pop(_REVOKED, False):
-            conn.info["col_auth.revoked_ended"] = True
+        if not conn.invalidated:  # a dead one's info cannot be read; it revoked nothing
+            conn.info.pop(_REVOKED, None)
 
     def checkin(dbapi_connection, connection_record) -> None:
         # After the commit (the session returns its connection when it commits):
         # announced before the request that revoked has answered.
+        # Its transaction is over too (in autocommit no commit event marked it so).
         info = connection_record.info
-        if info.pop("col_auth.revoked_ended", False) | info.pop(_REVOKED, False):
+        info.pop(_REVOKED, None)
+        if info.pop(_ANNOUNCE, False):
             store.ended()
 
     event.listen(engine, "before_execute", before_execute)

@@ -47,7 +47,6 @@ class _Entry:
     validated: Validated
     generation: object
     stale_after: datetime
-    touch_after: datetime  # when a hit must record the use again
 
 
 class TokenCache:
@@ -83,10 +82,9 @@ class TokenCache:
         if (entry is not None and entry.generation == generation
                 and entry.stale_after > moment):
             found = entry.validated
-            if entry.touch_after <= moment:  # the use is due to be recorded
-                found.last_used_at = touch(found.token_id, found.principal.grant_id,
-                                           found.last_used_at)
-                entry.touch_after = _touch_after(found.last_used_at, moment)
+            # ``touch`` writes only when the recorded use is older than the resolution.
+            found.last_used_at = touch(found.token_id, found.principal.grant_id,
+                                       found.last_used_at)
             return found.principal
         found = _validated(validate, before_query)
         if found is None:
@@ -97,8 +95,7 @@ class TokenCache:
             stale_after = found.expires_at
         if len(self._entries) >= size:
             self._entries = {}  # crude, but bounded; a full cache is a rare event
-        self._entries[key] = _Entry(found, generation, stale_after,
-                                    _touch_after(found.last_used_at, moment))
+        self._entries[key] = _Entry(found, generation, stale_after)
         return found.principal
 
 
@@ -107,14 +104,6 @@ def _validated(validate: Callable[[], Validated | None],
     if before_query is not None:
         before_query()
     return validate()
-
-
-def _touch_after(last_used_at: datetime | None, moment: datetime) -> datetime:
-    """When ``principals.touch`` will next write: ``LAST_USED_RESOLUTION`` after the
-    recorded use (at once if none is recorded)."""
-    if last_used_at is None:
-        return moment
-    return last_used_at + timedelta(seconds=current_app.config["LAST_USED_RESOLUTION"])
 
 
 def token_cache() -> TokenCache:

@@ -88,6 +88,13 @@ def _check_tokens_userinfo_and_refresh(rp: NodeRP, live, seeded: OAuthSeed) -> d
     return first
 
 
+def _assert_spent(live, first: dict, **client_auth: str) -> None:
+    """The refresh rotated the token: the one openid-client started with is spent."""
+    replayed = requests.post(live.url + TOKEN_PATH, timeout=10, data={
+        "grant_type": "refresh_token", "refresh_token": first["refresh_token"], **client_auth})
+    assert replayed.status_code == 400 and replayed.json()["error"] == "invalid_grant"
+
+
 def test_openid_client_signs_in_with_its_default_scopes_and_refreshes(app, live, node_rp):
     seeded = seed_client(app)
     # client_secret_post: openid-client's default (the logout test uses Basic).
@@ -97,11 +104,8 @@ def test_openid_client_signs_in_with_its_default_scopes_and_refreshes(app, live,
     rp.expect("done")
     rp.finish()
 
-    # The refresh rotated the token: the one openid-client started with is spent.
-    replayed = requests.post(live.url + TOKEN_PATH, timeout=10, data={
-        "grant_type": "refresh_token", "refresh_token": first["refresh_token"],
-        "client_id": seeded.client_id, "client_secret": seeded.client_secret})
-    assert replayed.status_code == 400 and replayed.json()["error"] == "invalid_grant"
+    _assert_spent(live, first, client_id=seeded.client_id,
+                  client_secret=seeded.client_secret)
 
 
 def test_openid_client_as_a_public_client_with_pkce(app, live, node_rp):
@@ -112,10 +116,7 @@ def test_openid_client_as_a_public_client_with_pkce(app, live, node_rp):
     rp.expect("done")
     rp.finish()
 
-    replayed = requests.post(live.url + TOKEN_PATH, timeout=10, data={
-        "grant_type": "refresh_token", "refresh_token": first["refresh_token"],
-        "client_id": seeded.client_id})
-    assert replayed.status_code == 400 and replayed.json()["error"] == "invalid_grant"
+    _assert_spent(live, first, client_id=seeded.client_id)
 
 
 def test_openid_client_logout_url_ends_the_session_and_returns_with_state(app, live,
