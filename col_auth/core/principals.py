@@ -81,9 +81,11 @@ _tokens = Token.__table__
 _grants = Grant.__table__
 
 
-def touch(token_id: int, grant_id: str, last_used_at: datetime | None) -> datetime | None:
+def touch(token_id: int, grant_id: str, last_used_at: datetime | None,
+          moment: datetime | None = None) -> datetime | None:
     """Record use, at most once per ``LAST_USED_RESOLUTION`` seconds per token; returns
-    ``last_used_at`` as it now stands (to within the resolution).
+    ``last_used_at`` as it now stands (to within the resolution). ``moment`` is now,
+    when the caller has already read the clock.
 
     Writing on every request would serialise concurrent requests on one row, so
     the write happens only when ``last_used_at`` (as the validation query read it)
@@ -92,7 +94,7 @@ def touch(token_id: int, grant_id: str, last_used_at: datetime | None) -> dateti
     once (``own_transaction``): SQLite's write lock is not held for the rest of the
     request, and a request that fails later still counts as a use.
     """
-    moment = now()
+    moment = moment or now()
     resolution = timedelta(seconds=current_app.config["LAST_USED_RESOLUTION"])
     if last_used_at is not None and moment - last_used_at < resolution:
         return last_used_at

@@ -84,7 +84,7 @@ class TokenCache:
             found = entry.validated
             # ``touch`` writes only when the recorded use is older than the resolution.
             found.last_used_at = touch(found.token_id, found.principal.grant_id,
-                                       found.last_used_at)
+                                       found.last_used_at, moment)
             return found.principal
         found = _validated(validate, before_query)
         if found is None:
